@@ -1,0 +1,1 @@
+namespace InsideLLMs.Distributed.Contracts; internal static class Placeholder { }

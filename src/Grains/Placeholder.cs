@@ -1,0 +1,1 @@
+namespace InsideLLMs.Distributed.Grains; internal static class Placeholder { }
