@@ -1,1 +1,0 @@
-namespace InsideLLMs.Distributed.Grains; internal static class Placeholder { }
