@@ -76,4 +76,19 @@ public sealed record GptConfig
             return embedding + LayerCount * (attention + mlp + norms) + (c + bias * c);
         }
     }
+
+    /// <summary>
+    /// Floating-point operations to train on one token: forward + backward = 3 x forward, where forward does
+    /// 2 FLOPs per weight of every matrix product (12C^2 per layer, VC for the head) and 4TC per layer for
+    /// q.k and weights.v over the full context (the PaLM appendix count, 6N + 12LTC).
+    /// </summary>
+    public double TrainingFlopsPerToken
+    {
+        get
+        {
+            double c = EmbeddingSize;
+            var matrixWeights = LayerCount * 12.0 * c * c + (double)VocabularySize * c;
+            return 6.0 * matrixWeights + 12.0 * LayerCount * BlockSize * c;
+        }
+    }
 }

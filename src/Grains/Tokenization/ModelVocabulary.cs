@@ -91,6 +91,10 @@ public sealed class ModelVocabulary
         _ => Encoding.Describe(ToSource(modelId)),
     };
 
+    /// <summary>Same encoding and the same model IDs for the same tokens.</summary>
+    public bool SameAs(ModelVocabulary other) =>
+        other is not null && other.Encoding.Name == Encoding.Name && other._sourceIds.AsSpan().SequenceEqual(_sourceIds);
+
     public void Write(BinaryWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
