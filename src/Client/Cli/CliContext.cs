@@ -55,11 +55,21 @@ internal sealed class CliContext
     /// <summary>stdout is an interactive terminal (not redirected, not --json): live widgets are welcome.</summary>
     public bool IsTerminal { get; }
 
+    /// <summary>The context of a running action: the writers given to <see cref="CliApp.RunAsync"/>.</summary>
     public static CliContext From(ParseResult parseResult)
     {
         ArgumentNullException.ThrowIfNull(parseResult);
         var invocation = parseResult.InvocationConfiguration;
-        return new CliContext(parseResult, invocation.Output, invocation.Error, parseResult.GetValue<bool>(GlobalOptions.JsonName));
+        return Create(parseResult, invocation.Output, invocation.Error);
+    }
+
+    /// <summary>A context over given writers, for helpers tested without running a verb.</summary>
+    public static CliContext Create(ParseResult parseResult, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(parseResult);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        return new CliContext(parseResult, output, error, parseResult.GetValue<bool>(GlobalOptions.JsonName));
     }
 
     public T? GetValue<T>(Option<T> option) => ParseResult.GetValue(option);
