@@ -6,14 +6,12 @@ namespace InsideLLMs.Distributed.Client.Cli;
 /// <summary>The <c>--encoding</c> option shared by verbs that turn text into tokens (tokenize, and later generate, inspect).</summary>
 internal static class EncodingOption
 {
-    public static Option<string> Create() => CreateWith(TokenEncodings.Gpt2);
-
-    private static Option<string> CreateWith(string defaultName)
+    public static Option<string> Create()
     {
         var option = new Option<string>("--encoding", "-e")
         {
             Description = $"Token encoding: {string.Join(", ", TokenEncodings.Names)}.",
-            DefaultValueFactory = _ => defaultName,
+            DefaultValueFactory = _ => TokenEncodings.Gpt2,
             HelpName = "name",
         };
         option.CompletionSources.Add(TokenEncodings.Names.ToArray());

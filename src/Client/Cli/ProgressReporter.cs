@@ -74,12 +74,14 @@ internal sealed class ProgressReporter
     }
 
     /// <summary>"train · step 120/5,000 (2%) · loss 3.214 · 12,345 tok/s", the part both modes share.</summary>
-    private static string Describe(ProgressJob job, ProgressSnapshot snapshot, TimeSpan elapsed)
+    /// <param name="withPercent">Off for the live bar, whose percentage column already shows it.</param>
+    private static string Describe(ProgressJob job, ProgressSnapshot snapshot, TimeSpan elapsed, bool withPercent)
     {
+        var count = string.Create(CultureInfo.InvariantCulture, $"{job.Unit} {snapshot.Completed:N0}/{job.Total:N0}");
         var parts = new List<string>
         {
             job.Title,
-            string.Create(CultureInfo.InvariantCulture, $"{job.Unit} {snapshot.Completed:N0}/{job.Total:N0} ({Percent(job, snapshot):F0}%)"),
+            withPercent ? string.Create(CultureInfo.InvariantCulture, $"{count} ({Percent(job, snapshot):F0}%)") : count,
         };
         if (!string.IsNullOrEmpty(snapshot.Detail))
         {
@@ -110,7 +112,7 @@ internal sealed class ProgressReporter
         {
             // ProgressTask locks internally; the bar, percentage and ETA columns are Spectre's own.
             task.Value = value.Completed;
-            task.Description = Markup.Escape(Describe(job, value, time.GetElapsedTime(_started)));
+            task.Description = Markup.Escape(Describe(job, value, time.GetElapsedTime(_started), withPercent: false));
         }
     }
 
@@ -138,7 +140,7 @@ internal sealed class ProgressReporter
                 var eta = value.Completed > 0 && value.Completed < job.Total
                     ? $" · ETA {FormatDuration(elapsed * ((double)(job.Total - value.Completed) / value.Completed))}"
                     : "";
-                writer.WriteLine($"[{FormatDuration(elapsed)}] {Describe(job, value, elapsed)}{eta}");
+                writer.WriteLine($"[{FormatDuration(elapsed)}] {Describe(job, value, elapsed, withPercent: true)}{eta}");
                 writer.Flush();
             }
         }
@@ -150,7 +152,7 @@ internal sealed class ProgressReporter
             {
                 var elapsed = time.GetElapsedTime(_started);
                 var final = _last ?? new ProgressSnapshot(0);
-                writer.WriteLine($"[{FormatDuration(elapsed)}] {Describe(job, final, elapsed)} · done in {FormatDuration(elapsed)}");
+                writer.WriteLine($"[{FormatDuration(elapsed)}] {Describe(job, final, elapsed, withPercent: true)} · done in {FormatDuration(elapsed)}");
                 writer.Flush();
             }
         }
