@@ -57,9 +57,11 @@ public sealed class ModelVocabulary
             throw new ArgumentException("A vocabulary needs at least one token; the corpus encoded to nothing.", nameof(sourceIds));
         }
 
-        if (distinct[0] < 0)
+        if (distinct[0] < 0 || distinct[^1] >= encoding.VocabularySize)
         {
-            throw new ArgumentException($"Encoding IDs are never negative; got {distinct[0]}.", nameof(sourceIds));
+            var bad = distinct[0] < 0 ? distinct[0] : distinct[^1];
+            throw new ArgumentException(
+                $"{bad} is not a {encoding.Name} ID (0..{encoding.VocabularySize - 1}).", nameof(sourceIds));
         }
 
         return new ModelVocabulary(encoding, [endOfText, UnknownSourceId, .. distinct]);
@@ -81,7 +83,7 @@ public sealed class ModelVocabulary
     public int[] EncodeText(string text) => [.. Encoding.Encode(text).Select(ToModel)];
 
     public string DecodeText(IEnumerable<int> modelIds) =>
-        Encoding.Decode(modelIds.Where(id => _sourceIds[id] >= 0).Select(ToSource));
+        Encoding.Decode(modelIds.Select(ToSource).Where(sourceId => sourceId >= 0));
 
     /// <summary>Text of one model ID for display: the token's text, or &lt;eod&gt; / &lt;unk&gt;.</summary>
     public string Describe(int modelId) => modelId switch
@@ -107,10 +109,30 @@ public sealed class ModelVocabulary
         }
     }
 
-    /// <exception cref="InvalidDataException">The stream does not hold a vocabulary this version can read.</exception>
+    /// <exception cref="InvalidDataException">
+    /// The stream does not hold a vocabulary this version can read: wrong format version, unknown encoding, truncated,
+    /// or entries that <see cref="Build"/> could not have written.
+    /// </exception>
     public static ModelVocabulary Read(BinaryReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
+        try
+        {
+            return ReadEntries(reader);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException("The vocabulary is truncated: the stream ended before its last entry.", e);
+        }
+        catch (FormatException e)
+        {
+            // BinaryReader.ReadString throws this for a corrupt length prefix.
+            throw new InvalidDataException("The vocabulary's encoding name is corrupt.", e);
+        }
+    }
+
+    private static ModelVocabulary ReadEntries(BinaryReader reader)
+    {
         var version = reader.ReadInt32();
         if (version != FormatVersion)
         {
@@ -140,9 +162,22 @@ public sealed class ModelVocabulary
             ids[i] = reader.ReadInt32();
         }
 
-        if (ids[Unknown] != UnknownSourceId || ids[EndOfDocument] != (encoding.EndOfTextId ?? NoSourceId))
+        var endOfText = encoding.EndOfTextId ?? NoSourceId;
+        if (ids[Unknown] != UnknownSourceId || ids[EndOfDocument] != endOfText)
         {
             throw new InvalidDataException("The vocabulary's special tokens do not match its encoding.");
+        }
+
+        // Build writes distinct, ascending, in-range IDs; anything else is corruption, and a duplicate would
+        // otherwise surface later as an ArgumentException from the lookup table.
+        for (var modelId = 2; modelId < count; modelId++)
+        {
+            var id = ids[modelId];
+            if (id < 0 || id >= encoding.VocabularySize || id == endOfText || (modelId > 2 && id <= ids[modelId - 1]))
+            {
+                throw new InvalidDataException(
+                    $"Vocabulary entry {modelId} holds {id}, which is not the next ascending {encodingName} ID.");
+            }
         }
 
         return new ModelVocabulary(encoding, ids);

@@ -97,25 +97,37 @@ internal sealed class TiktokenEncoding : ITokenEncoding
         throw new ArgumentOutOfRangeException(nameof(id), id, $"Token ID {id} is not in the {Name} vocabulary (0..{VocabularySize - 1}).");
     }
 
-    /// <summary>Reads "base64 rank" lines from the data package's deflated .tiktoken resource.</summary>
+    /// <summary>Reads the data package's deflated .tiktoken resource.</summary>
+    /// <remarks>
+    /// The packages ship a "Capacity: N" header followed by one base64 token per line, its rank being its line
+    /// number; OpenAI's original files write "base64 rank" instead. Both are read, so the rank is never guessed.
+    /// </remarks>
     private static Dictionary<int, byte[]> ReadVocabulary(string assemblyName, string resourceName)
     {
+        const string CapacityHeader = "Capacity:";
         var assembly = Assembly.Load(assemblyName);
         using var compressed = assembly.GetManifestResourceStream(resourceName)
             ?? throw new InvalidOperationException($"Resource {resourceName} is missing from {assemblyName}.");
         using var inflated = new DeflateStream(compressed, CompressionMode.Decompress);
         using var reader = new StreamReader(inflated, Encoding.ASCII);
         var table = new Dictionary<int, byte[]>(capacity: 200_000);
+        var rank = 0;
         while (reader.ReadLine() is { } line)
         {
-            if (line.Length == 0)
+            if (line.Length == 0 || line.StartsWith(CapacityHeader, StringComparison.Ordinal))
             {
                 continue;
             }
 
             var space = line.IndexOf(' ', StringComparison.Ordinal);
-            table[int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture)] =
-                Convert.FromBase64String(line[..space]);
+            if (space < 0)
+            {
+                table[rank++] = Convert.FromBase64String(line);
+                continue;
+            }
+
+            rank = int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture);
+            table[rank++] = Convert.FromBase64String(line[..space]);
         }
 
         return table;

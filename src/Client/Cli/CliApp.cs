@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.CommandLine.Invocation;
+using InsideLLMs.Distributed.Client.Commands;
+
+namespace InsideLLMs.Distributed.Client.Cli;
+
+/// <summary>The client's entry point. Tests call <see cref="RunAsync"/> in-process with their own writers.</summary>
+internal static class CliApp
+{
+    public static RootCommand CreateRootCommand()
+    {
+        var root = new RootCommand("InsideLLMs.Distributed client: look inside the GPT the cluster is training.")
+        {
+            GlobalOptions.CreateJson(),
+            TokenizeCommand.Create(),
+        };
+        return root;
+    }
+
+    /// <returns>The process exit code: see <see cref="ExitCodes"/>.</returns>
+    public static async Task<int> RunAsync(
+        IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+
+        var root = CreateRootCommand();
+        var parseResult = root.Parse(args);
+        if (parseResult.Action is ParseErrorAction)
+        {
+            // The library's own handler exits 1 and prints the whole help; bad input is exit 2 with a pointer to help.
+            foreach (var error in parseResult.Errors)
+            {
+                await stderr.WriteLineAsync($"error: {error.Message}");
+            }
+
+            var command = parseResult.CommandResult.Command;
+            await stderr.WriteLineAsync(command == root ? "See '--help' for usage." : $"See '{command.Name} --help' for usage.");
+            return ExitCodes.Usage;
+        }
+
+        var invocation = new InvocationConfiguration
+        {
+            Output = stdout,
+            Error = stderr,
+            EnableDefaultExceptionHandler = false,
+        };
+        return await parseResult.InvokeAsync(invocation, cancellationToken);
+    }
+}

@@ -1,0 +1,7 @@
+namespace InsideLLMs.Distributed.Client.Cli;
+
+/// <summary>Where a job stands, reported by the job as often as it likes (the reporter throttles output).</summary>
+/// <param name="Completed">Units done so far, out of <see cref="ProgressJob.Total"/>.</param>
+/// <param name="Processed">A second running count whose rate is shown, e.g. tokens seen; 0 when unused.</param>
+/// <param name="Detail">Job-specific numbers, e.g. "loss 3.214".</param>
+internal sealed record ProgressSnapshot(long Completed, long Processed = 0, string? Detail = null);
