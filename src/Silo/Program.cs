@@ -1,5 +1,9 @@
+using InsideLLMs.Distributed.Silo.Extensions;
+
 var builder = WebApplication.CreateBuilder(args);
-builder.UseOrleans(silo => silo.UseLocalhostClustering());
+builder.AddInsideLlmsSilo();
+
 var app = builder.Build();
-app.MapGet("/", () => "InsideLLMs.Distributed silo");
+app.MapSiloEndpoints();
+app.Lifetime.ApplicationStarted.Register(() => app.ReportListeningAddresses());
 app.Run();
