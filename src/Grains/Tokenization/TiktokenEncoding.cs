@@ -97,7 +97,8 @@ internal sealed class TiktokenEncoding : ITokenEncoding
         throw new ArgumentOutOfRangeException(nameof(id), id, $"Token ID {id} is not in the {Name} vocabulary (0..{VocabularySize - 1}).");
     }
 
-    /// <summary>Reads "base64 rank" lines from the data package's deflated .tiktoken resource.</summary>
+    /// <summary>Reads the data package's deflated .tiktoken resource: "base64 rank" lines, or (gpt2) a
+    /// "Capacity: N" header followed by bare base64 lines whose rank is their position.</summary>
     private static Dictionary<int, byte[]> ReadVocabulary(string assemblyName, string resourceName)
     {
         var assembly = Assembly.Load(assemblyName);
@@ -106,16 +107,20 @@ internal sealed class TiktokenEncoding : ITokenEncoding
         using var inflated = new DeflateStream(compressed, CompressionMode.Decompress);
         using var reader = new StreamReader(inflated, Encoding.ASCII);
         var table = new Dictionary<int, byte[]>(capacity: 200_000);
+        var nextRank = 0;
         while (reader.ReadLine() is { } line)
         {
-            if (line.Length == 0)
+            if (line.Length == 0 || line.StartsWith("Capacity:", StringComparison.Ordinal))
             {
                 continue;
             }
 
             var space = line.IndexOf(' ', StringComparison.Ordinal);
-            table[int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture)] =
-                Convert.FromBase64String(line[..space]);
+            var rank = space < 0
+                ? nextRank
+                : int.Parse(line.AsSpan(space + 1), System.Globalization.CultureInfo.InvariantCulture);
+            table[rank] = Convert.FromBase64String(space < 0 ? line : line[..space]);
+            nextRank = rank + 1;
         }
 
         return table;
