@@ -1,0 +1,162 @@
+using InsideLLMs.Distributed.Grains.Data;
+using InsideLLMs.Distributed.Grains.Tokenization;
+
+namespace InsideLLMs.Distributed.Tests.Data;
+
+public sealed class SyntheticGrammarTests
+{
+    private static readonly Lazy<List<SyntheticDocument>> TinyDocuments =
+        new(() => [.. new SyntheticGrammar(SyntheticLexicon.Tiny).Enumerate()]);
+
+    [Fact]
+    public void Enumerate_TinyGrammar_ProbabilitiesSumToOne()
+    {
+        var documents = TinyDocuments.Value;
+        Assert.InRange(documents.Count, 1_000, 100_000);
+        var total = documents.Sum(d => Math.Exp(d.LogProbability));
+        Assert.Equal(1.0, total, 1e-9);
+    }
+
+    [Fact]
+    public void Enumerate_TinyGrammar_EveryDerivationWritesADistinctText()
+    {
+        var documents = TinyDocuments.Value;
+        var duplicates = documents.GroupBy(d => d.Text).Where(g => g.Count() > 1).Select(g => g.Key).Take(3).ToList();
+        Assert.True(duplicates.Count == 0, "Texts with two derivations: " + string.Join(" | ", duplicates));
+    }
+
+    [Fact]
+    public void Enumerate_TinyGrammar_CoversEveryStructure()
+    {
+        var texts = TinyDocuments.Value.Select(d => d.Text).ToList();
+        Assert.Contains(" the dogs ran to the river. then they went to the bank and watched the water.", texts);
+        Assert.Contains(" Anna found some money in the park. later she went to the bank and counted the coins.", texts);
+        Assert.Contains(" the dog found a red ball in the park. then it dropped the ball. later the dog left the park.", texts);
+        Assert.Contains(" Tom walked to the park.", texts);
+        Assert.DoesNotContain(texts, t => t.Contains("river") && t.Contains("coins"));
+        Assert.DoesNotContain(texts, t => t.Contains("money") && t.Contains("water"));
+        Assert.DoesNotContain(texts, t => t.Contains("dogs was") || t.Contains("they was") || t.Contains("dog were"));
+        Assert.DoesNotContain(texts, t => t.StartsWith(" Anna", StringComparison.Ordinal) && t.Contains(" he "));
+    }
+
+    [Fact]
+    public void Sample_TinyGrammar_LogProbabilityEqualsEnumerated()
+    {
+        var enumerated = TinyDocuments.Value.ToDictionary(d => d.Text, d => d.LogProbability);
+        var corpus = new SyntheticCorpus(seed: 3, SyntheticLexicon.Tiny);
+        for (var i = 0; i < 2_000; i++)
+        {
+            var sampled = corpus.Document(i);
+            Assert.True(enumerated.TryGetValue(sampled.Text, out var expected), $"Sampled text not enumerated: {sampled.Text}");
+            Assert.Equal(expected, sampled.LogProbability, 1e-12);
+        }
+    }
+
+    [Fact]
+    public void Sample_TinyGrammar_FrequenciesMatchProbabilities()
+    {
+        // One-sentence documents have probability 0.3 by construction: the sampler must agree with the enumeration.
+        var corpus = new SyntheticCorpus(seed: 11, SyntheticLexicon.Tiny);
+        var oneSentence = Enumerable.Range(0, 20_000).Count(i => corpus.Document(i).Sentences == 1);
+        var enumerated = TinyDocuments.Value.Where(d => d.Sentences == 1).Sum(d => Math.Exp(d.LogProbability));
+        Assert.Equal(0.3, enumerated, 1e-12);
+        Assert.InRange(oneSentence / 20_000.0, 0.29, 0.31);
+    }
+
+    [Fact]
+    public void Lexicon_EveryWord_IsOneGpt2TokenWithItsLeadingSpace()
+    {
+        var gpt2 = TokenEncodings.Get(TokenEncodings.Gpt2);
+        foreach (var lexicon in new[] { SyntheticLexicon.Default, SyntheticLexicon.Tiny })
+        {
+            var multiToken = lexicon.Words.Where(w => gpt2.Encode(" " + w.Word).Length != 1).Select(w => w.Word).ToList();
+            Assert.True(multiToken.Count == 0, "Not single GPT-2 tokens: " + string.Join(", ", multiToken));
+        }
+
+        Assert.Single(gpt2.Encode(" elephant"));
+        Assert.Equal(" elephant", gpt2.Decode(gpt2.Encode(" elephant")));
+    }
+
+    [Fact]
+    public void Lexicon_Default_HasRichCategories()
+    {
+        var lexicon = SyntheticLexicon.Default;
+        Assert.InRange(lexicon.Animals.Count, 15, 30);
+        Assert.InRange(lexicon.Places.Count, 15, 30);
+        Assert.InRange(lexicon.MotionVerbs.Count, 15, 30);
+        Assert.InRange(lexicon.Emotions.Count, 15, 30);
+        Assert.InRange(lexicon.Objects.Count, 15, 30);
+        Assert.InRange(lexicon.FemaleNames.Count + lexicon.MaleNames.Count, 15, 30);
+        Assert.Equal("emotion", lexicon.CategoryOf("happy"));
+        Assert.Equal("animal", lexicon.CategoryOf("elephant"));
+        Assert.Null(lexicon.CategoryOf("xylophone"));
+    }
+
+    [Fact]
+    public void Documents_DefaultCorpus_FitSixtyFourGpt2TokensWithEndOfDocument()
+    {
+        var gpt2 = TokenEncodings.Get(TokenEncodings.Gpt2);
+        var corpus = new SyntheticCorpus(seed: 5);
+        var longest = Enumerable.Range(0, 5_000).Select(i => gpt2.Encode(corpus.Document(i).Text).Length + 1).Max();
+        Assert.InRange(longest, 20, SyntheticGrammar.MaxDocumentTokens);
+
+        // The longest structure the grammar has: three sentences, the longest words of each slot.
+        var worst = " the elephants found a golden blanket in the hospital. later the elephants went to the bank and opened an account."
+            + " later the elephants carried the blanket.";
+        Assert.True(gpt2.Encode(worst).Length + 1 <= SyntheticGrammar.MaxDocumentTokens);
+    }
+
+    [Fact]
+    public void Document_SameIndex_RegeneratesAloneAndSplitsAreDisjoint()
+    {
+        var corpus = new SyntheticCorpus(seed: 21);
+        var forward = Enumerable.Range(0, 50).Select(i => corpus.TrainDocument(i)).ToList();
+        Assert.Equal(forward[37], new SyntheticCorpus(seed: 21).TrainDocument(37));
+        Assert.Equal(forward[37], corpus.Document(37));
+        Assert.Equal(corpus.ValidationDocument(4), corpus.Document(SyntheticCorpus.ValidationOffset + 4));
+        Assert.NotEqual(forward.Select(d => d.Text), Enumerable.Range(0, 50).Select(i => new SyntheticCorpus(seed: 22).TrainDocument(i).Text));
+        Assert.All(forward, d => Assert.True(d.LogProbability < 0 && double.IsFinite(d.LogProbability)));
+    }
+
+    [Fact]
+    public void Instruction_Sampled_ResponseIsConsistentWithInstruction()
+    {
+        var corpus = new SyntheticCorpus(seed: 8);
+        var gpt2 = TokenEncodings.Get(TokenEncodings.Gpt2);
+        var known = corpus.Lexicon.Words.Select(w => w.Word).ToHashSet();
+        for (var i = 0; i < 300; i++)
+        {
+            var example = corpus.Instruction(i);
+            Assert.Equal(example, corpus.Instruction(i));
+            var words = example.Instruction.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal("describe", words[0]);
+            var entity = words[1] == "the" ? words[2] : words[1];
+            Assert.StartsWith(words[1] == "the" ? $" the {entity} " : $" {entity} ", example.Response, StringComparison.Ordinal);
+            var setting = words[^1];
+            if (setting == "money")
+            {
+                Assert.Contains(" found some money in the ", example.Response, StringComparison.Ordinal);
+                Assert.Contains(corpus.Lexicon.MoneyActions, a => example.Response.EndsWith($"and {a}.", StringComparison.Ordinal));
+            }
+            else
+            {
+                Assert.Contains($" to the {setting}.", example.Response, StringComparison.Ordinal);
+            }
+
+            Assert.True(PreferenceRule.Default.Score(example.Instruction, example.Response) >= 3.5, example.Response);
+            var allWords = (example.Instruction + example.Response).Split([' ', '.'], StringSplitOptions.RemoveEmptyEntries);
+            Assert.All(allWords, w => Assert.Contains(w, known));
+            Assert.True(gpt2.Encode(example.Response).Length < SyntheticGrammar.MaxDocumentTokens);
+        }
+    }
+
+    [Fact]
+    public void Lexicon_Default_ValidatesAgainstAmbiguity()
+    {
+        // The rules the constructor checks hold for both shipped lexicons (constructing them would have thrown).
+        Assert.Equal(SyntheticLexicon.Default, SyntheticLexicon.Get("default"));
+        Assert.Equal(SyntheticLexicon.Tiny, SyntheticLexicon.Get("tiny"));
+        Assert.DoesNotContain("river", SyntheticLexicon.Default.Places);
+        Assert.Throws<ArgumentException>(() => SyntheticLexicon.Get("huge"));
+    }
+}
