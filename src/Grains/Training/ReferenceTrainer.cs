@@ -141,7 +141,7 @@ public sealed class ReferenceTrainer : IDisposable
             using var scope = NewDisposeScope();
             var (inputs, targets) = ToTensors(batch);
             var logits = Model.Forward(inputs);
-            using var sum = functional.cross_entropy(
+            using var sum = nn.functional.cross_entropy(
                 logits.view(-1, logits.shape[^1]), targets.view(-1), ignore_index: GptStage.IgnoreIndex, reduction: nn.Reduction.Sum);
             total += sum.item<float>();
             count += batch.Targets.LongCount(t => t != GptStage.IgnoreIndex);

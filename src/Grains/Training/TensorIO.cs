@@ -38,7 +38,7 @@ public static class TensorIO
     {
         ArgumentNullException.ThrowIfNull(writer);
         ArgumentNullException.ThrowIfNull(tensor);
-        writer.Write(tensor.dim());
+        writer.Write((int)tensor.dim());
         foreach (var dimension in tensor.shape)
         {
             writer.Write(dimension);
