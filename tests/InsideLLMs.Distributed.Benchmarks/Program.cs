@@ -1,1 +1,3 @@
-Console.WriteLine("bench");
+using InsideLLMs.Distributed.Benchmarks;
+
+return await BenchmarkApp.RunAsync(args);

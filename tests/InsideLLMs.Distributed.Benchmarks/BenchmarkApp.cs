@@ -1,0 +1,181 @@
+using System.Diagnostics;
+using System.Globalization;
+using InsideLLMs.Distributed.Grains.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace InsideLLMs.Distributed.Benchmarks;
+
+/// <summary>
+/// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|all]
+///        [--steps N] [--threads N] [--corpus PATH]
+/// </summary>
+internal static class BenchmarkApp
+{
+    public static Task<int> RunAsync(string[] args)
+    {
+        var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "throughput";
+        var steps = IntOption(args, "--steps");
+        var threads = IntOption(args, "--threads") ?? Environment.ProcessorCount;
+        var corpus = StringOption(args, "--corpus") ?? FindShakespeare();
+        var results = new List<(string Suite, string Figure, string Value)>();
+        Console.WriteLine($"InsideLLMs benchmarks: suite {suite}, {threads} threads, {Environment.ProcessorCount} cores, TorchSharp {typeof(torch).Assembly.GetName().Version}");
+        switch (suite)
+        {
+            case "throughput":
+                Throughput(results, threads, corpus, steps ?? 40);
+                break;
+            case "synthetic":
+                Synthetic(results, threads, steps);
+                break;
+            case "shakespeare":
+                Shakespeare(results, threads, corpus, steps);
+                break;
+            case "all":
+                Throughput(results, threads, corpus, 40);
+                Synthetic(results, threads, steps);
+                Shakespeare(results, threads, corpus, steps);
+                break;
+            default:
+                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, all.");
+                return Task.FromResult(2);
+        }
+
+        Console.WriteLine();
+        Console.WriteLine($"{"suite",-12} {"figure",-52} value");
+        foreach (var (name, figure, value) in results)
+        {
+            Console.WriteLine($"{name,-12} {figure,-52} {value}");
+        }
+
+        return Task.FromResult(0);
+    }
+
+    /// <summary>
+    /// The trainer's achieved GFLOP/s next to plain matrix multiplies on the same threads: a large square one (near
+    /// what libtorch can reach here) and one shaped like the model's MLP (what its sizes allow).
+    /// </summary>
+    private static void Throughput(List<(string, string, string)> results, int threads, string corpus, int steps)
+    {
+        torch.set_num_threads(threads);
+        var square = MatmulGflops(1024, 1024, 1024, repeats: 20);
+        results.Add(("throughput", "matmul 1024x1024x1024 fp32, GFLOP/s", F(square)));
+        var mlpShaped = MatmulGflops(16 * 64, 128, 512, repeats: 200);
+        results.Add(("throughput", "matmul 1024x128x512 (the MLP's shape), GFLOP/s", F(mlpShaped)));
+
+        foreach (var preset in new[] { TrainingPresets.Synthetic, TrainingPresets.ShakespeareChar(corpus) })
+        {
+            var (data, model) = preset.Load();
+            using var trainer = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = steps + 5 });
+            for (var i = 0; i < 5; i++)
+            {
+                trainer.TrainStep(); // warm-up: first steps allocate
+            }
+
+            var time = TimeSpan.Zero;
+            long tokens = 0;
+            for (var i = 0; i < steps; i++)
+            {
+                var step = trainer.TrainStep();
+                time += step.Duration;
+                tokens += step.Tokens;
+            }
+
+            var tokensPerSecond = tokens / time.TotalSeconds;
+            var gflops = tokensPerSecond * model.TrainingFlopsPerToken / 1e9;
+            results.Add(("throughput", $"trainer {preset.Name}: tokens/s", F(tokensPerSecond, 0)));
+            results.Add(("throughput", $"trainer {preset.Name}: GFLOP/s (6N+12LTC per token)", F(gflops)));
+            results.Add(("throughput", $"trainer {preset.Name}: / square matmul, / MLP-shaped matmul", $"{gflops / square:P0}, {gflops / mlpShaped:P0}"));
+        }
+    }
+
+    private static void Synthetic(List<(string, string, string)> results, int threads, int? steps)
+    {
+        var preset = TrainingPresets.Synthetic;
+        var training = preset.Training with { Threads = threads, Steps = steps ?? preset.Training.Steps, EvalInterval = 250 };
+        var summary = Train(preset with { Training = training });
+        var floor = summary.EntropyFloor!.Value;
+        results.Add(("synthetic", $"steps x tokens per step", $"{summary.Steps} x {training.BatchSize * preset.Model.BlockSize}"));
+        results.Add(("synthetic", "validation loss (nats/token)", F(summary.ValidationLoss!.Value, 4)));
+        results.Add(("synthetic", "entropy floor of the validation documents", F(floor, 4)));
+        results.Add(("synthetic", "validation loss / floor", F(summary.ValidationLoss!.Value / floor, 3)));
+        results.Add(("synthetic", "wall time (training + validation)", $"{summary.Elapsed.TotalSeconds:F0} s"));
+        results.Add(("synthetic", "tokens/s", F(summary.TokensPerSecond, 0)));
+    }
+
+    private static void Shakespeare(List<(string, string, string)> results, int threads, string corpus, int? steps)
+    {
+        var preset = TrainingPresets.ShakespeareChar(corpus);
+        var training = preset.Training with { Threads = threads, Steps = steps ?? preset.Training.Steps, EvalInterval = 500 };
+        var summary = Train(preset with { Training = training });
+        results.Add(("shakespeare", "iterations x batch x context", $"{summary.Steps} x {training.BatchSize} x {preset.Model.BlockSize}"));
+        results.Add(("shakespeare", "validation loss (whole validation split)", F(summary.ValidationLoss!.Value, 4)));
+        results.Add(("shakespeare", "nanoGPT's reported validation loss", "1.88"));
+        results.Add(("shakespeare", "wall time (training + validation)", $"{summary.Elapsed.TotalSeconds:F0} s"));
+        results.Add(("shakespeare", "tokens/s", F(summary.TokensPerSecond, 0)));
+    }
+
+    private static TrainingSummary Train(TrainingPreset preset)
+    {
+        var loadStarted = Stopwatch.GetTimestamp();
+        var (data, model) = preset.Load();
+        Console.WriteLine($"[{preset.Name}] {preset.Description}: vocabulary {data.Vocabulary.Count}, {model.ParameterCount:N0} parameters, dataset built in {Stopwatch.GetElapsedTime(loadStarted).TotalSeconds:F1} s");
+        using var trainer = new ReferenceTrainer(model, data, preset.Training);
+        var progress = new InlineProgress(p =>
+        {
+            if (p.Step % 100 == 0 || p.Step == p.TotalSteps)
+            {
+                var validation = p.ValidationLoss is { } v ? $" val {v:F4}" : "";
+                Console.WriteLine($"[{preset.Name}] step {p.Step}/{p.TotalSteps} loss {p.Loss:F4}{validation} {p.TokensPerSecond:F0} tok/s ETA {p.Remaining:mm\\:ss}");
+            }
+        });
+        return trainer.Run(progress);
+    }
+
+    private static double MatmulGflops(int m, int k, int n, int repeats)
+    {
+        using var scope = NewDisposeScope();
+        var a = randn(m, k);
+        var b = randn(k, n);
+        a.matmul(b).Dispose(); // warm-up
+        var best = double.MaxValue;
+        for (var i = 0; i < repeats; i++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            a.matmul(b).Dispose();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        }
+
+        return 2.0 * m * k * n / best / 1e9;
+    }
+
+    private static string FindShakespeare()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "InsideLLMs.Distributed.sln")))
+            {
+                return Path.GetFullPath(Path.Combine(directory.FullName, "..", "shared", "data", "tinyshakespeare.txt"));
+            }
+        }
+
+        return "tinyshakespeare.txt";
+    }
+
+    private static int? IntOption(string[] args, string name) =>
+        StringOption(args, name) is { } value ? int.Parse(value, CultureInfo.InvariantCulture) : null;
+
+    private static string? StringOption(string[] args, string name)
+    {
+        var index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
+    }
+
+    private static string F(double value, int decimals = 1) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+
+    private sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}
