@@ -10,10 +10,13 @@ public sealed class SyntheticCorpus
     /// <summary>Index of validation document 0; training indices stay below it.</summary>
     public const long ValidationOffset = 1L << 40;
 
+    /// <summary>The seed of the built-in corpus, when the user names none.</summary>
+    public const long DefaultSeed = 1337;
+
     // Instruction i comes from Mix(seed, InstructionStream, i): three values, never equal to a document's two.
     private const long InstructionStream = 0x5F7;
 
-    public SyntheticCorpus(long seed, SyntheticLexicon? lexicon = null)
+    public SyntheticCorpus(long seed = DefaultSeed, SyntheticLexicon? lexicon = null)
     {
         Seed = seed;
         Grammar = new SyntheticGrammar(lexicon ?? SyntheticLexicon.Default);

@@ -9,7 +9,7 @@ internal static class TestData
     private static readonly Lazy<TokenDataset> DefaultSynthetic = new(() =>
         TokenDataset.Synthetic(new SyntheticCorpus(seed: 1337), TokenEncodings.Get(TokenEncodings.Gpt2), blockSize: 64));
 
-    /// <summary>The default corpus (20,000 + 1,000 documents) with gpt2 and a 64-token context.</summary>
+    /// <summary>The default corpus (50,000 + 2,000 documents) with gpt2 and a 64-token context.</summary>
     public static TokenDataset Synthetic => DefaultSynthetic.Value;
 
     /// <summary>../shared/data/tinyshakespeare.txt relative to the directory holding the solution file.</summary>
