@@ -32,6 +32,9 @@ internal static class BenchmarkApp
             case "shakespeare":
                 Shakespeare(results, threads, corpus, steps);
                 break;
+            case "profile":
+                Profile(threads, steps ?? 400);
+                break;
             case "all":
                 Throughput(results, threads, corpus, 40);
                 Synthetic(results, threads, steps);
@@ -87,6 +90,24 @@ internal static class BenchmarkApp
             results.Add(("throughput", $"trainer {preset.Name}: tokens/s", F(tokensPerSecond, 0)));
             results.Add(("throughput", $"trainer {preset.Name}: GFLOP/s (6N+12LTC per token)", F(gflops)));
             results.Add(("throughput", $"trainer {preset.Name}: / square matmul, / MLP-shaped matmul", $"{gflops / square:P0}, {gflops / mlpShaped:P0}"));
+        }
+    }
+
+    /// <summary>Time per block of 50 steps over a run: shows whether steps slow down as training goes on.</summary>
+    private static void Profile(int threads, int steps)
+    {
+        var preset = TrainingPresets.Synthetic;
+        var (data, model) = preset.Load();
+        using var trainer = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = steps });
+        var block = TimeSpan.Zero;
+        for (var i = 1; i <= steps; i++)
+        {
+            block += trainer.TrainStep().Duration;
+            if (i % 50 == 0)
+            {
+                Console.WriteLine($"steps {i - 49}-{i}: {block.TotalMilliseconds / 50:F1} ms/step");
+                block = TimeSpan.Zero;
+            }
         }
     }
 

@@ -13,6 +13,7 @@ internal static class CliApp
         {
             GlobalOptions.CreateJson(),
             TokenizeCommand.Create(),
+            TrainCommand.Create(),
         };
         return root;
     }

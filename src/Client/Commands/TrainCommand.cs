@@ -1,0 +1,152 @@
+using System.CommandLine;
+using System.Globalization;
+using InsideLLMs.Distributed.Client.Cli;
+using InsideLLMs.Distributed.Grains.Data;
+using InsideLLMs.Distributed.Grains.Model;
+using InsideLLMs.Distributed.Grains.Training;
+using Spectre.Console;
+
+namespace InsideLLMs.Distributed.Client.Commands;
+
+/// <summary>
+/// <c>train --local [options]</c>: trains in this process with the reference trainer, showing step, loss, tokens/s
+/// and ETA. Every setting is checked, and a checkpoint to resume from is read and verified, before the first step.
+/// </summary>
+internal static class TrainCommand
+{
+    public static Command Create()
+    {
+        var local = new Option<bool>("--local") { Description = "Train in this process with the reference trainer (no cluster)." };
+        var preset = new Option<string>("--preset")
+        {
+            Description = "Starting point: synthetic (the built-in grammar, GPT-2 tokens) or shakespeare-char (nanoGPT's CPU run; needs --corpus).",
+            DefaultValueFactory = _ => TrainingPresets.Synthetic.Name,
+            HelpName = "name",
+        };
+        preset.CompletionSources.Add(TrainingPresets.Synthetic.Name, "shakespeare-char");
+        var corpus = new Option<string?>("--corpus") { Description = "'synthetic' or the path of a UTF-8 text file.", HelpName = "synthetic|path" };
+        var encoding = new Option<string?>("--encoding", "-e") { Description = "Token encoding of the corpus: gpt2, r50k, cl100k, o200k, char.", HelpName = "name" };
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps in the whole run." };
+        var batch = new Option<int?>("--batch-size") { Description = "Rows per micro-batch." };
+        var micro = new Option<int?>("--micro-batches") { Description = "Micro-batches accumulated per step." };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate." };
+        var minLr = new Option<double?>("--min-lr") { Description = "Learning rate at the end of the cosine." };
+        var warmup = new Option<int?>("--warmup") { Description = "Linear warmup steps." };
+        var layers = new Option<int?>("--layers") { Description = "Transformer blocks." };
+        var heads = new Option<int?>("--heads") { Description = "Attention heads (must divide --width)." };
+        var width = new Option<int?>("--width") { Description = "Embedding width C." };
+        var context = new Option<int?>("--context") { Description = "Context length T in tokens." };
+        var dropout = new Option<double?>("--dropout") { Description = "Dropout probability." };
+        var seed = new Option<long?>("--seed") { Description = "Seeds the weights, the batches and dropout." };
+        var threads = new Option<int?>("--threads") { Description = "libtorch threads (default: all cores)." };
+        var evalInterval = new Option<int?>("--eval-interval") { Description = "Validate every N steps (0: only at the end)." };
+        var evalBatches = new Option<int?>("--eval-batches") { Description = "Validation batches per evaluation (default: the whole split)." };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Write checkpoints to this file.", HelpName = "path" };
+        var checkpointInterval = new Option<int?>("--checkpoint-interval") { Description = "Save every N steps (and at the end)." };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run saved in this checkpoint.", HelpName = "path" };
+
+        var command = new Command("train", "Train the GPT. --local trains in this process; the cluster verbs arrive with distributed training.")
+        {
+            local, preset, corpus, encoding, steps, batch, micro, lr, minLr, warmup, layers, heads, width, context, dropout, seed,
+            threads, evalInterval, evalBatches, checkpoint, checkpointInterval, resume,
+        };
+        command.SetCliAction(async (cli, cancellationToken) =>
+        {
+            if (!cli.GetValue(local))
+            {
+                throw new CliUsageException("Only local training exists so far: add --local to train in this process.");
+            }
+
+            var request = new LocalTrainingRequest(
+                cli.GetValue(preset)!, cli.GetValue(corpus), cli.GetValue(encoding), cli.GetValue(steps), cli.GetValue(batch), cli.GetValue(micro),
+                cli.GetValue(lr), cli.GetValue(minLr), cli.GetValue(warmup), cli.GetValue(layers), cli.GetValue(heads), cli.GetValue(width),
+                cli.GetValue(context), cli.GetValue(dropout), cli.GetValue(seed), cli.GetValue(threads), cli.GetValue(evalInterval),
+                cli.GetValue(evalBatches), cli.GetValue(checkpoint), cli.GetValue(checkpointInterval), cli.GetValue(resume));
+            return await RunLocalAsync(cli, request, cancellationToken);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunLocalAsync(CliContext cli, LocalTrainingRequest request, CancellationToken cancellationToken)
+    {
+        using var trainer = LocalTraining.Prepare(request);
+        var options = trainer.Options;
+        if (!cli.Json)
+        {
+            cli.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                $"[bold]Training locally[/]: {trainer.Config.LayerCount} layers x {trainer.Config.HeadCount} heads x {trainer.Config.EmbeddingSize} wide, context {trainer.Config.BlockSize}, vocabulary {trainer.Config.VocabularySize}, {trainer.Config.ParameterCount:N0} parameters; {options.BatchSize} x {options.MicroBatches} rows per step, {options.Threads} threads{(trainer.Step > 0 ? $"; resuming at step {trainer.Step}" : "")}."));
+        }
+
+        var job = new ProgressJob("train", options.Steps, Unit: "step", RateUnit: "tok");
+        var summary = await new ProgressReporter(cli).RunAsync(job, (progress, token) => Task.Run(
+            () =>
+            {
+                long tokens = 0;
+                var tokensPerStep = (long)options.BatchSize * options.MicroBatches * trainer.Config.BlockSize;
+                return trainer.Run(
+                    new InlineProgress<TrainingProgress>(p =>
+                    {
+                        tokens += tokensPerStep;
+                        var validation = p.ValidationLoss is { } v ? string.Create(CultureInfo.InvariantCulture, $" · val {v:F4}") : "";
+                        progress.Report(new ProgressSnapshot(
+                            p.Step, tokens, string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}{validation}")));
+                    }),
+                    request.Checkpoint ?? request.Resume,
+                    token);
+            },
+            token), cancellationToken);
+
+        var result = new LocalTrainingResult(
+            summary.Steps, summary.FinalLoss, summary.ValidationLoss, summary.EntropyFloor,
+            summary.ValidationLoss is { } val && summary.EntropyFloor is { } floor ? val / floor : null,
+            summary.Tokens, summary.Elapsed.TotalSeconds, summary.TokensPerSecond, summary.GigaflopsPerSecond,
+            request.Checkpoint ?? request.Resume,
+            [.. summary.ValidationHistory.Select(h => new ValidationPoint(h.Step, h.Loss))]);
+        if (cli.Json)
+        {
+            cli.WriteJson(result);
+            return ExitCodes.Success;
+        }
+
+        var table = new Table().AddColumn("Figure").AddColumn(new TableColumn("Value").RightAligned());
+        table.AddRow("steps", result.Steps.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("training loss (last step)", result.TrainingLoss.ToString("F4", CultureInfo.InvariantCulture));
+        table.AddRow("validation loss", result.ValidationLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-");
+        if (result.EntropyFloor is { } f)
+        {
+            table.AddRow("entropy floor (validation documents)", f.ToString("F4", CultureInfo.InvariantCulture));
+            table.AddRow("validation / floor", result.LossOverFloor!.Value.ToString("F3", CultureInfo.InvariantCulture));
+        }
+
+        table.AddRow("tokens/s (training steps)", result.TokensPerSecond.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("GFLOP/s", result.GigaflopsPerSecond.ToString("F1", CultureInfo.InvariantCulture));
+        table.AddRow("wall time", $"{result.Seconds:F1} s");
+        if (result.Checkpoint is not null)
+        {
+            table.AddRow("checkpoint", Markup.Escape(result.Checkpoint));
+        }
+
+        cli.Console.Write(table);
+        return ExitCodes.Success;
+    }
+
+    private sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
+
+internal sealed record ValidationPoint(long Step, double Loss);
+
+internal sealed record LocalTrainingResult(
+    long Steps,
+    double TrainingLoss,
+    double? ValidationLoss,
+    double? EntropyFloor,
+    double? LossOverFloor,
+    long Tokens,
+    double Seconds,
+    double TokensPerSecond,
+    double GigaflopsPerSecond,
+    string? Checkpoint,
+    IReadOnlyList<ValidationPoint> ValidationHistory);
