@@ -155,6 +155,24 @@ public sealed class RingAllReduceTests
     }
 
     [Fact]
+    public void PayloadAndReceive_OneMessage_CarryTheChunkAsFloat32BytesAndAddOrOverwrite()
+    {
+        var ring = new RingAllReduce(3, 7);
+        var add = ring.Rounds[0][1]; // replica 1 sends chunk 1, [3, 5), to replica 2, which adds
+        var overwrite = ring.Rounds[2][1]; // replica 1 sends chunk 2, [5, 7), to replica 2, which overwrites
+        float[] sender = [0f, 0f, 0f, 1.5f, -2f, 7f, 8f];
+        float[] receiver = [0f, 0f, 0f, 10f, 10f, 10f, 10f];
+
+        var body = RingAllReduce.Payload(add, sender);
+        RingAllReduce.Receive(add, body, receiver);
+        RingAllReduce.Receive(overwrite, RingAllReduce.Payload(overwrite, sender), receiver);
+
+        Assert.Equal(8, body.Length);
+        Assert.Equal([0f, 0f, 0f, 11.5f, 8f, 7f, 8f], receiver);
+        Assert.Throws<ArgumentException>(() => RingAllReduce.Receive(add, new byte[4], receiver));
+    }
+
+    [Fact]
     public void Execute_WrongBufferCountOrLength_Throws()
     {
         var ring = new RingAllReduce(2, 3);
