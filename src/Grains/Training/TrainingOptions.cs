@@ -61,7 +61,7 @@ public sealed record TrainingOptions
         Check(double.IsFinite(MinLearningRate) && MinLearningRate >= 0 && MinLearningRate <= LearningRate,
             $"min learning rate must be between 0 and the learning rate {LearningRate}; got {MinLearningRate}.");
         Check(WarmupSteps >= 0, $"warmup steps cannot be negative; got {WarmupSteps}.");
-        Check(DecaySteps is null || DecaySteps >= WarmupSteps, $"decay steps ({DecaySteps}) must not end before the warmup ({WarmupSteps}).");
+        Check(DecaySteps is null or >= 1, $"decay steps must be at least 1; got {DecaySteps}.");
         Check(double.IsFinite(WeightDecay) && WeightDecay >= 0, $"weight decay cannot be negative; got {WeightDecay}.");
         Check(Beta1 is >= 0 and < 1 && Beta2 is >= 0 and < 1, $"betas must be in [0, 1); got {Beta1} and {Beta2}.");
         Check(double.IsFinite(GradClip) && GradClip >= 0, $"gradient clip cannot be negative; got {GradClip}.");

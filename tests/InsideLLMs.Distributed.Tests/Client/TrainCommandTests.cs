@@ -27,9 +27,11 @@ public sealed class TrainCommandTests : IDisposable
     [Fact]
     public async Task TrainLocal_ResumedFromACheckpoint_EndsWhereTheUninterruptedRunEnds()
     {
+        // A flat learning rate after one warmup step, so a 2-step run and the first half of a 4-step run share a schedule.
         var checkpoint = Path.Combine(_directory, "run.ckpt");
-        var uninterrupted = await CliRun.RunAsync([.. Tiny, "--steps", "4", "--json"]);
-        var firstHalf = await CliRun.RunAsync([.. Tiny, "--steps", "2", "--checkpoint", checkpoint, "--json"]);
+        string[] flat = [.. Tiny, "--warmup", "1", "--lr", "0.003", "--min-lr", "0.003", "--json"];
+        var uninterrupted = await CliRun.RunAsync([.. flat, "--steps", "4"]);
+        var firstHalf = await CliRun.RunAsync([.. flat, "--steps", "2", "--checkpoint", checkpoint]);
         var secondHalf = await CliRun.RunAsync("train", "--local", "--resume", checkpoint, "--steps", "4", "--eval-batches", "2", "--threads", "1", "--json");
 
         Assert.True(firstHalf.ExitCode == 0 && secondHalf.ExitCode == 0, firstHalf.Stderr + secondHalf.Stderr);
@@ -42,15 +44,26 @@ public sealed class TrainCommandTests : IDisposable
     [InlineData("--steps", "0", "steps must be at least 1")]
     [InlineData("--lr", "-1", "learning rate must be positive")]
     [InlineData("--encoding", "nope", "Unknown encoding 'nope'")]
-    [InlineData("--context", "9999", "longer than")]
     public async Task TrainLocal_BadSetting_ExitsTwoNamingItAndWritesNoCheckpoint(string option, string value, string message)
     {
         var checkpoint = Path.Combine(_directory, "never.ckpt");
-        var run = await CliRun.RunAsync([.. Tiny, "--checkpoint", checkpoint, option, value]);
+        var run = await CliRun.RunAsync([.. With(option, value), "--checkpoint", checkpoint]);
 
         run.AssertUsageError();
         Assert.Contains(message, run.Stderr, StringComparison.Ordinal);
         Assert.False(File.Exists(checkpoint));
+    }
+
+    [Fact]
+    public async Task TrainLocal_ContextLongerThanTheCorpus_ExitsTwoNamingBoth()
+    {
+        var small = Path.Combine(_directory, "small.txt");
+        await File.WriteAllTextAsync(small, "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer.");
+
+        var run = await CliRun.RunAsync([.. With("--context", "64"), "--corpus", small, "--encoding", "char"]);
+
+        run.AssertUsageError();
+        Assert.Contains("A context of 65 tokens", run.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -82,6 +95,23 @@ public sealed class TrainCommandTests : IDisposable
         var run = await CliRun.RunAsync("train");
         run.AssertUsageError();
         Assert.Contains("--local", run.Stderr, StringComparison.Ordinal);
+    }
+
+    /// <summary>The tiny arguments with one option set to <paramref name="value"/> (replaced if present, added if not).</summary>
+    private static string[] With(string option, string value)
+    {
+        var args = Tiny.ToList();
+        var index = args.IndexOf(option);
+        if (index >= 0)
+        {
+            args[index + 1] = value;
+        }
+        else
+        {
+            args.AddRange([option, value]);
+        }
+
+        return [.. args];
     }
 
     private static double Figure(CliRun run, string name)
