@@ -1,1 +1,0 @@
-namespace InsideLLMs.Distributed.Contracts; internal static class Placeholder { }

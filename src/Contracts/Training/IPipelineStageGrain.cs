@@ -1,0 +1,50 @@
+using Orleans.Concurrency;
+
+namespace InsideLLMs.Distributed.Contracts.Training;
+
+/// <summary>
+/// One pipeline stage of one replica (key: "{run}/{replica}/{stage}"): its slice of the model and its optimizer
+/// state. Forward activations and backward gradients arrive as messages; the Receive methods only hand a message to
+/// the waiting step, so they interleave with it.
+/// </summary>
+public interface IPipelineStageGrain : IGrainWithStringKey
+{
+    /// <summary>Builds the stage (initial weights from the seed), or restores the given checkpoint step when one is given.</summary>
+    Task InitializeAsync(StageAssignment assignment, long? restoreStep);
+
+    /// <summary>Runs this stage's forward and backward operations of the step, in its schedule's order.</summary>
+    [ResponseTimeout("00:05:00")]
+    Task<StageStepReport> RunStepAsync(long step);
+
+    [AlwaysInterleave]
+    Task ReceiveActivationAsync(ActivationMessage message);
+
+    [AlwaysInterleave]
+    Task ReceiveGradientAsync(GradientMessage message);
+
+    /// <summary>Ring all-reduce of this stage's gradient across replicas, then the tied embedding/head exchange.</summary>
+    [ResponseTimeout("00:05:00")]
+    Task<StageReduceReport> ReduceGradientsAsync(long step);
+
+    [AlwaysInterleave]
+    Task ReceiveChunkAsync(ChunkMessage message);
+
+    [AlwaysInterleave]
+    Task ReceiveTiedGradientAsync(TiedGradientMessage message);
+
+    /// <summary>Scales the gradient by the global clipping coefficient and takes one AdamW step.</summary>
+    Task<TraceSpan> ApplyUpdateAsync(long step, double clipCoefficient, double learningRate);
+
+    /// <summary>Writes parameters and optimizer state for this step to grain storage.</summary>
+    Task SaveCheckpointAsync(long step);
+
+    /// <summary>Mean validation loss over the validation batches (first stage feeds, last stage scores; called on the first).</summary>
+    [ResponseTimeout("00:05:00")]
+    Task<double> ValidateAsync(int? maxBatches);
+
+    /// <summary>Validation forward pass handed down the pipeline: the last stage scores <paramref name="targets"/> (int64 bytes).</summary>
+    [AlwaysInterleave]
+    Task<ValidationResult> ForwardValidationAsync(TensorMessage hidden, byte[] targets);
+
+    Task<IReadOnlyList<NamedTensor>> GetParametersAsync();
+}

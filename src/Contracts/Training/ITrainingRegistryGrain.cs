@@ -1,0 +1,14 @@
+namespace InsideLLMs.Distributed.Contracts.Training;
+
+/// <summary>
+/// The runs that should be making progress (key: "default"). Every silo's supervisor asks it periodically and wakes
+/// each run, so a run whose grain was on a lost silo resumes by itself on a survivor.
+/// </summary>
+public interface ITrainingRegistryGrain : IGrainWithStringKey
+{
+    Task AddAsync(string runId);
+
+    Task RemoveAsync(string runId);
+
+    Task<IReadOnlyList<string>> GetActiveRunsAsync();
+}

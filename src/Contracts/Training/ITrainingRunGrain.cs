@@ -1,0 +1,27 @@
+namespace InsideLLMs.Distributed.Contracts.Training;
+
+/// <summary>
+/// One training run (key: the run id). Owns the spec, the step loop and the metrics history; drives the stage
+/// grains through each step; takes consistent checkpoints and rolls back to the last one when a stage fails.
+/// </summary>
+public interface ITrainingRunGrain : IGrainWithStringKey
+{
+    /// <summary>Validates the spec (a clear error before anything starts) and starts the step loop.</summary>
+    Task<RunStatus> StartAsync(TrainingRunSpec spec);
+
+    Task<RunStatus> StopAsync();
+
+    Task<RunStatus> GetStatusAsync();
+
+    /// <summary>Metrics of the steps after <paramref name="afterStep"/>, oldest first.</summary>
+    Task<IReadOnlyList<StepMetrics>> GetHistoryAsync(long afterStep);
+
+    /// <summary>The recorded operations of the last steps (the run keeps a bounded window).</summary>
+    Task<IReadOnlyList<TraceSpan>> GetTraceAsync();
+
+    /// <summary>Wakes the run after its silo was lost: a running run resumes its loop from the last checkpoint.</summary>
+    Task EnsureRunningAsync();
+
+    /// <summary>The whole model's parameters as the stages of replica 0 hold them now (the tied matrix once, as wte.weight).</summary>
+    Task<IReadOnlyList<NamedTensor>> GetParametersAsync();
+}

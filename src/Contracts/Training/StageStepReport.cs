@@ -1,0 +1,17 @@
+namespace InsideLLMs.Distributed.Contracts.Training;
+
+/// <summary>What one stage of one replica did in a step's forward/backward phase.</summary>
+/// <param name="LossSum">Last stage: the sum over its micro-batches of each micro-batch's mean loss; 0 elsewhere.</param>
+/// <param name="PeakStashedActivations">Most micro-batches held between their forward and backward at once.</param>
+[GenerateSerializer, Immutable, Alias("StageStepReport")]
+public sealed record StageStepReport(
+    [property: Id(0)] int Stage,
+    [property: Id(1)] int Replica,
+    [property: Id(2)] string Silo,
+    [property: Id(3)] double LossSum,
+    [property: Id(4)] double ComputeSeconds,
+    [property: Id(5)] double WaitSeconds,
+    [property: Id(6)] long ActivationBytesSent,
+    [property: Id(7)] long GradientBytesSent,
+    [property: Id(8)] int PeakStashedActivations,
+    [property: Id(9)] IReadOnlyList<TraceSpan> Trace);

@@ -1,0 +1,27 @@
+namespace InsideLLMs.Distributed.Contracts.Training;
+
+/// <summary>
+/// One completed step of a distributed run. Times are the critical path's split (seconds of the step's wall time):
+/// compute (forward and backward), messaging (waiting for activations, gradients and all-reduce chunks beyond the
+/// bubble), bubble (a stage idle because of the pipeline schedule) and optimizer; bytes moved by kind, all stages and
+/// replicas together.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("StepMetrics")]
+public sealed record StepMetrics(
+    [property: Id(0)] long Step,
+    [property: Id(1)] double Loss,
+    [property: Id(2)] double? ValidationLoss,
+    [property: Id(3)] double LearningRate,
+    [property: Id(4)] double GradientNorm,
+    [property: Id(5)] double Seconds,
+    [property: Id(6)] double TokensPerSecond,
+    [property: Id(7)] double ComputeSeconds,
+    [property: Id(8)] double MessagingSeconds,
+    [property: Id(9)] double BubbleSeconds,
+    [property: Id(10)] double OptimizerSeconds,
+    [property: Id(11)] long ActivationBytes,
+    [property: Id(12)] long GradientBytes,
+    [property: Id(13)] long AllReduceBytes,
+    [property: Id(14)] long TiedGradientBytes,
+    [property: Id(15)] IReadOnlyList<double> StageBubbleFractions,
+    [property: Id(16)] DateTimeOffset CompletedAt);

@@ -1,0 +1,9 @@
+namespace InsideLLMs.Distributed.Contracts.Training;
+
+/// <summary>One micro-batch of token IDs, (B, T) row-major int64 as bytes.</summary>
+[GenerateSerializer, Immutable, Alias("TokenBatchMessage")]
+public sealed record TokenBatchMessage(
+    [property: Id(0)] byte[] Inputs,
+    [property: Id(1)] byte[] Targets,
+    [property: Id(2)] int BatchSize,
+    [property: Id(3)] int BlockSize);

@@ -1,0 +1,4 @@
+namespace InsideLLMs.Distributed.Contracts.Training;
+
+/// <summary>Published on the bus after every step of every run.</summary>
+public sealed record TrainingStepCompleted(string RunId, StepMetrics Metrics);
