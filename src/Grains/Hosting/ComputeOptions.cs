@@ -1,0 +1,16 @@
+namespace InsideLLMs.Distributed.Grains.Hosting;
+
+/// <summary>
+/// The silo's thread budget for tensor maths. Compute runs on these dedicated threads, never on Orleans' scheduler
+/// threads (a CPU-bound turn there stalls every other grain of the silo; PLATFORM.md).
+/// </summary>
+public sealed class ComputeOptions
+{
+    public const string Section = "Compute";
+
+    /// <summary>Worker threads: how many stage operations run at once on this silo.</summary>
+    public int Workers { get; set; } = Environment.ProcessorCount;
+
+    /// <summary>libtorch (OpenMP) threads each worker uses. Workers x this should not exceed the cores.</summary>
+    public int TorchThreadsPerWorker { get; set; } = 1;
+}

@@ -1,0 +1,24 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+
+namespace InsideLLMs.Distributed.Grains.Hosting;
+
+public static class GrainServiceExtensions
+{
+    /// <summary>
+    /// What the training grains need in a silo: the compute threads (section "Compute"), the dataset cache and,
+    /// unless the host registered one, an event publisher that drops events.
+    /// </summary>
+    public static IServiceCollection AddTrainingServices(this IServiceCollection services, IConfiguration? configuration = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var options = configuration?.GetSection(ComputeOptions.Section).Get<ComputeOptions>() ?? new ComputeOptions();
+        services.TryAddSingleton(options);
+        services.TryAddSingleton<ComputeScheduler>();
+        services.TryAddSingleton<DatasetCache>();
+        services.TryAddSingleton<TrainingMetrics>();
+        services.TryAddSingleton<ITrainingEventPublisher, NoTrainingEventPublisher>();
+        return services;
+    }
+}
