@@ -10,6 +10,8 @@ namespace InsideLLMs.Distributed.Contracts.Training;
 public interface IPipelineStageGrain : IGrainWithStringKey
 {
     /// <summary>Builds the stage (initial weights from the seed), or restores the given checkpoint step when one is given.</summary>
+    /// <remarks>Interleaves with a step in progress: it aborts that step's waits first (the run is rolling back).</remarks>
+    [AlwaysInterleave]
     Task InitializeAsync(StageAssignment assignment, long? restoreStep);
 
     /// <summary>Runs this stage's forward and backward operations of the step, in its schedule's order.</summary>

@@ -2,6 +2,8 @@ namespace InsideLLMs.Distributed.Contracts.Training;
 
 /// <summary>What one stage of one replica did in a step's forward/backward phase.</summary>
 /// <param name="LossSum">Last stage: the sum over its micro-batches of each micro-batch's mean loss; 0 elsewhere.</param>
+/// <param name="BubbleSeconds">Time waiting for an activation or gradient that its sender had not produced yet.</param>
+/// <param name="MessagingSeconds">Time in transit: sending, and waiting for a message after its sender sent it.</param>
 /// <param name="PeakStashedActivations">Most micro-batches held between their forward and backward at once.</param>
 [GenerateSerializer, Immutable, Alias("StageStepReport")]
 public sealed record StageStepReport(
@@ -10,8 +12,9 @@ public sealed record StageStepReport(
     [property: Id(2)] string Silo,
     [property: Id(3)] double LossSum,
     [property: Id(4)] double ComputeSeconds,
-    [property: Id(5)] double WaitSeconds,
+    [property: Id(5)] double BubbleSeconds,
     [property: Id(6)] long ActivationBytesSent,
     [property: Id(7)] long GradientBytesSent,
     [property: Id(8)] int PeakStashedActivations,
-    [property: Id(9)] IReadOnlyList<TraceSpan> Trace);
+    [property: Id(9)] IReadOnlyList<TraceSpan> Trace,
+    [property: Id(10)] double MessagingSeconds);

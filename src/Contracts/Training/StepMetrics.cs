@@ -4,7 +4,8 @@ namespace InsideLLMs.Distributed.Contracts.Training;
 /// One completed step of a distributed run. Times are the critical path's split (seconds of the step's wall time):
 /// compute (forward and backward), messaging (waiting for activations, gradients and all-reduce chunks beyond the
 /// bubble), bubble (a stage idle because of the pipeline schedule) and optimizer; bytes moved by kind, all stages and
-/// replicas together.
+/// replicas together. Per stage (index = stage): the measured bubble fraction and the most micro-batches whose
+/// activations were held at once, each the mean or the maximum over replicas.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("StepMetrics")]
 public sealed record StepMetrics(
@@ -24,4 +25,5 @@ public sealed record StepMetrics(
     [property: Id(13)] long AllReduceBytes,
     [property: Id(14)] long TiedGradientBytes,
     [property: Id(15)] IReadOnlyList<double> StageBubbleFractions,
-    [property: Id(16)] DateTimeOffset CompletedAt);
+    [property: Id(16)] DateTimeOffset CompletedAt,
+    [property: Id(17)] IReadOnlyList<int> PeakStashedActivations);

@@ -1,0 +1,391 @@
+using System.Diagnostics;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Distributed;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Grains.Model;
+using InsideLLMs.Distributed.Grains.Training;
+using Orleans.Runtime;
+
+namespace InsideLLMs.Distributed.Grains.Cluster;
+
+/// <summary>
+/// One stage of one replica. Coordinates only: the maths runs in a <see cref="StageWorker"/> on the silo's compute
+/// threads; activations, gradients and all-reduce chunks arrive as messages through interleaving Receive calls.
+/// </summary>
+public sealed class PipelineStageGrain(
+    [PersistentState("stage", TrainingStorage.ProviderName)] IPersistentState<StageCheckpointState> state,
+    ComputeScheduler compute,
+    DatasetCache datasets,
+    ILocalSiloDetails silo) : Grain, IPipelineStageGrain, IDisposable
+{
+    // A peer that takes longer than this to send is gone; the run's rollback normally ends the wait much sooner.
+    private static readonly TimeSpan MessageTimeout = TimeSpan.FromMinutes(2);
+
+    private readonly Mailbox<(long Step, int MicroBatch), ActivationMessage> _activations = new("activation");
+    private readonly Mailbox<(long Step, int MicroBatch), GradientMessage> _gradients = new("gradient");
+    private readonly Mailbox<(long Step, int Round), ChunkMessage> _chunks = new("all-reduce chunk");
+    private readonly Mailbox<long, TiedGradientMessage> _tied = new("tied gradient");
+    private StageWorker? _worker;
+    private StageAssignment? _assignment;
+    private PipelineSchedule? _schedule;
+    private Task _inFlight = Task.CompletedTask;
+
+    private string Key => this.GetPrimaryKeyString();
+
+    private string SiloName => silo.SiloAddress.ToString();
+
+    public async Task InitializeAsync(StageAssignment assignment, long? restoreStep)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        const string reason = "the stage is being re-initialised (the run is rolling back)";
+        _activations.Reset(reason);
+        _gradients.Reset(reason);
+        _chunks.Reset(reason);
+        _tied.Reset(reason);
+        try
+        {
+            await _inFlight; // let an aborted step unwind before its worker is replaced
+        }
+        catch (Exception)
+        {
+            // The aborted step's failure is the run's business; it already saw it.
+        }
+
+        byte[]? checkpoint = null;
+        if (restoreStep is { } step)
+        {
+            await state.ReadStateAsync();
+            checkpoint = step == state.State.CurrentStep ? state.State.Current
+                : step == state.State.PreviousStep ? state.State.Previous
+                : throw new InvalidOperationException($"Stage {Key} has no checkpoint of step {step} (it has {state.State.CurrentStep} and {state.State.PreviousStep}).");
+        }
+
+        await ReplaceWorkerAsync(assignment, checkpoint);
+        if (state.State.Assignment != assignment)
+        {
+            state.State.Assignment = assignment;
+            if (restoreStep is null)
+            {
+                state.State.CurrentStep = state.State.PreviousStep = -1;
+                state.State.Current = state.State.Previous = null;
+            }
+
+            await state.WriteStateAsync();
+        }
+    }
+
+    public Task<StageStepReport> RunStepAsync(long step)
+    {
+        var run = RunStepCoreAsync(step);
+        _inFlight = run;
+        return run;
+    }
+
+    public Task ReceiveActivationAsync(ActivationMessage message)
+    {
+        _activations.Deliver((message.Step, message.MicroBatch), message);
+        return Task.CompletedTask;
+    }
+
+    public Task ReceiveGradientAsync(GradientMessage message)
+    {
+        _gradients.Deliver((message.Step, message.MicroBatch), message);
+        return Task.CompletedTask;
+    }
+
+    public Task ReceiveChunkAsync(ChunkMessage message)
+    {
+        _chunks.Deliver((message.Step, message.Round), message);
+        return Task.CompletedTask;
+    }
+
+    public Task ReceiveTiedGradientAsync(TiedGradientMessage message)
+    {
+        _tied.Deliver(message.Step, message);
+        return Task.CompletedTask;
+    }
+
+    public Task<StageReduceReport> ReduceGradientsAsync(long step)
+    {
+        var reduce = ReduceCoreAsync(step);
+        _inFlight = reduce;
+        return reduce;
+    }
+
+    public async Task<TraceSpan> ApplyUpdateAsync(long step, double clipCoefficient, double learningRate)
+    {
+        var worker = Worker();
+        var started = Now();
+        await compute.RunAsync(() => worker.Update(clipCoefficient, learningRate));
+        return Span(TraceOps.Optimizer, step, TraceEvent.NoMicroBatch, started, Now());
+    }
+
+    public async Task SaveCheckpointAsync(long step)
+    {
+        var worker = Worker();
+        var bytes = await compute.RunAsync(worker.SaveState);
+        if (state.State.CurrentStep != step)
+        {
+            state.State.PreviousStep = state.State.CurrentStep;
+            state.State.Previous = state.State.Current;
+        }
+
+        state.State.CurrentStep = step;
+        state.State.Current = bytes;
+        await state.WriteStateAsync();
+    }
+
+    public async Task<double> ValidateAsync(int? maxBatches)
+    {
+        var (assignment, worker) = (Assignment(), Worker());
+        if (!worker.Stage.IsFirst)
+        {
+            throw new InvalidOperationException("Validation starts at the first stage.");
+        }
+
+        var shard = GrainFactory.GetGrain<IDataShardGrain>(RunLayout.ShardKey(assignment.RunId, assignment.Replica));
+        double lossSum = 0;
+        long targets = 0;
+        for (var index = 0; maxBatches is null || index < maxBatches; index++)
+        {
+            var batch = await shard.GetValidationBatchAsync(index, assignment.Spec.BatchSize);
+            if (batch is null)
+            {
+                break;
+            }
+
+            long[] shape = [batch.BatchSize, batch.BlockSize];
+            var tokens = TokenBytes.To(batch.Inputs);
+            var targetIds = TokenBytes.To(batch.Targets);
+            var (hidden, hiddenShape, sum, count) = await compute.RunAsync(() => worker.Evaluate(tokens, null, shape, targetIds));
+            var result = worker.Stage.IsLast
+                ? new ValidationResult(sum, count)
+                : await Next(assignment).ForwardValidationAsync(new TensorMessage(hidden!, hiddenShape!), batch.Targets);
+            lossSum += result.LossSum;
+            targets += result.Targets;
+        }
+
+        return targets == 0 ? double.NaN : lossSum / targets;
+    }
+
+    public async Task<ValidationResult> ForwardValidationAsync(TensorMessage hidden, byte[] targets)
+    {
+        var (assignment, worker) = (Assignment(), Worker());
+        var targetIds = TokenBytes.To(targets);
+        var (output, shape, sum, count) = await compute.RunAsync(() => worker.Evaluate(null, hidden.Data, hidden.Shape, targetIds));
+        return worker.Stage.IsLast
+            ? new ValidationResult(sum, count)
+            : await Next(assignment).ForwardValidationAsync(new TensorMessage(output!, shape!), targets);
+    }
+
+    public async Task<IReadOnlyList<NamedTensor>> GetParametersAsync()
+    {
+        if (_worker is null && state.State.Assignment is { } assignment && state.State.Current is { } latest)
+        {
+            await ReplaceWorkerAsync(assignment, latest); // reactivated after idling: the last checkpoint is the state
+        }
+
+        var worker = Worker();
+        var parameters = await compute.RunAsync(worker.Parameters);
+        return [.. parameters.Select(p => new NamedTensor(p.Name, new TensorMessage(p.Data, p.Shape)))];
+    }
+
+    private async Task<StageStepReport> RunStepCoreAsync(long step)
+    {
+        var (assignment, worker, schedule) = (Assignment(), Worker(), _schedule!);
+        var spec = assignment.Spec;
+        var stage = worker.Stage;
+        var trace = new List<TraceSpan>();
+        double computeSeconds = 0, bubbleSeconds = 0, messagingSeconds = 0, lossSum = 0;
+        long activationBytes = 0, gradientBytes = 0;
+        var peakStash = 0;
+        _activations.Forget(key => key.Step < step);
+        _gradients.Forget(key => key.Step < step);
+        await compute.RunAsync(worker.BeginStep);
+        var shard = stage.IsFirst || stage.IsLast
+            ? GrainFactory.GetGrain<IDataShardGrain>(RunLayout.ShardKey(assignment.RunId, assignment.Replica))
+            : null;
+
+        foreach (var op in schedule.OpsOf(stage.Index))
+        {
+            var micro = op.MicroBatch;
+            if (op.Kind == PipelineOpKind.Forward)
+            {
+                var batch = shard is null ? null : await shard.GetMicroBatchAsync(step, micro);
+                long[]? tokens = null;
+                byte[]? hidden = null;
+                long[] shape;
+                if (stage.IsFirst)
+                {
+                    tokens = TokenBytes.To(batch!.Inputs);
+                    shape = [batch.BatchSize, batch.BlockSize];
+                }
+                else
+                {
+                    var (message, bubble, transit) = await WaitAsync(_activations, (step, micro), m => m.SentAtMicroseconds);
+                    (bubbleSeconds, messagingSeconds) = (bubbleSeconds + bubble, messagingSeconds + transit);
+                    hidden = message.Hidden.Data;
+                    shape = message.Hidden.Shape;
+                }
+
+                var targets = stage.IsLast ? TokenBytes.To(batch!.Targets) : null;
+                var started = Now();
+                var (output, outputShape, loss) = await compute.RunAsync(() => worker.Forward(micro, tokens, hidden, shape, targets));
+                var ended = Now();
+                computeSeconds += (ended - started) / 1e6;
+                trace.Add(Span(TraceOps.Forward, step, micro, started, ended));
+                peakStash = Math.Max(peakStash, worker.StashedCount);
+                if (stage.IsLast)
+                {
+                    lossSum += loss;
+                }
+                else
+                {
+                    var sendStarted = Now();
+                    await Next(assignment).ReceiveActivationAsync(new ActivationMessage(step, micro, new TensorMessage(output!, outputShape!), sendStarted));
+                    var sendEnded = Now();
+                    messagingSeconds += (sendEnded - sendStarted) / 1e6;
+                    activationBytes += output!.Length;
+                    trace.Add(Span(TraceOps.Send, step, micro, sendStarted, sendEnded));
+                }
+            }
+            else
+            {
+                byte[]? outputGradient = null;
+                if (!stage.IsLast)
+                {
+                    var (message, bubble, transit) = await WaitAsync(_gradients, (step, micro), m => m.SentAtMicroseconds);
+                    (bubbleSeconds, messagingSeconds) = (bubbleSeconds + bubble, messagingSeconds + transit);
+                    outputGradient = message.Gradient.Data;
+                }
+
+                var started = Now();
+                var (inputGradient, inputShape) = await compute.RunAsync(() => worker.Backward(micro, outputGradient));
+                var ended = Now();
+                computeSeconds += (ended - started) / 1e6;
+                trace.Add(Span(TraceOps.Backward, step, micro, started, ended));
+                if (!stage.IsFirst)
+                {
+                    var sendStarted = Now();
+                    await Previous(assignment).ReceiveGradientAsync(new GradientMessage(step, micro, new TensorMessage(inputGradient!, inputShape!), sendStarted));
+                    var sendEnded = Now();
+                    messagingSeconds += (sendEnded - sendStarted) / 1e6;
+                    gradientBytes += inputGradient!.Length;
+                    trace.Add(Span(TraceOps.Send, step, micro, sendStarted, sendEnded));
+                }
+            }
+        }
+
+        return new StageStepReport(
+            stage.Index, assignment.Replica, SiloName, lossSum, computeSeconds, bubbleSeconds, activationBytes, gradientBytes,
+            peakStash, trace, messagingSeconds);
+    }
+
+    private async Task<StageReduceReport> ReduceCoreAsync(long step)
+    {
+        var (assignment, worker) = (Assignment(), Worker());
+        var spec = assignment.Spec;
+        var stage = worker.Stage;
+        var trace = new List<TraceSpan>();
+        var started = Stopwatch.GetTimestamp();
+        long allReduceBytes = 0, tiedBytes = 0;
+        _chunks.Forget(key => key.Step < step);
+        _tied.Forget(key => key < step);
+        var flat = await compute.RunAsync(worker.FlattenGradient);
+        if (spec.Replicas > 1)
+        {
+            var ringStarted = Now();
+            var ring = new RingAllReduce(spec.Replicas, flat.Length);
+            var next = GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(assignment.RunId, (assignment.Replica + 1) % spec.Replicas, stage.Index));
+            foreach (var round in ring.Rounds)
+            {
+                // Each round this replica sends one chunk on and receives one: the plan fixes who adds what, in order.
+                var send = round.Single(t => t.Sender == assignment.Replica);
+                var payload = RingAllReduce.Payload(send, flat);
+                await next.ReceiveChunkAsync(new ChunkMessage(step, send.Round, payload));
+                allReduceBytes += payload.Length;
+                var receive = round.Single(t => t.Receiver == assignment.Replica);
+                var chunk = await _chunks.ReceiveAsync((step, receive.Round), MessageTimeout);
+                RingAllReduce.Receive(receive, chunk.Data, flat);
+            }
+
+            await compute.RunAsync(() => worker.LoadGradient(flat));
+            trace.Add(Span(TraceOps.AllReduce, step, TraceEvent.NoMicroBatch, ringStarted, Now()));
+        }
+
+        if (spec.Stages > 1 && (stage.IsFirst || stage.IsLast))
+        {
+            var mine = await compute.RunAsync(worker.TiedGradient);
+            var other = GrainFactory.GetGrain<IPipelineStageGrain>(
+                RunLayout.StageKey(assignment.RunId, assignment.Replica, stage.IsFirst ? spec.Stages - 1 : 0));
+            var embeddingShape = new long[] { worker.Model.Config.VocabularySize, worker.Model.Config.EmbeddingSize };
+            await other.ReceiveTiedGradientAsync(new TiedGradientMessage(step, stage.IsFirst, new TensorMessage(mine, embeddingShape)));
+            tiedBytes += mine.Length;
+            var theirs = await _tied.ReceiveAsync(step, MessageTimeout);
+            await compute.RunAsync(() => worker.CombineTiedGradient(theirs.Gradient.Data));
+        }
+
+        var sumOfSquares = await compute.RunAsync(() => worker.GradientSumOfSquares(countTiedCopy: stage.IsFirst));
+        return new StageReduceReport(
+            stage.Index, assignment.Replica, allReduceBytes, tiedBytes, (long)flat.Length * sizeof(float), sumOfSquares,
+            Stopwatch.GetElapsedTime(started).TotalSeconds, trace);
+    }
+
+    /// <summary>
+    /// Waits for a message and splits the wait: until its sender sent it is bubble (the schedule had nothing for
+    /// this stage yet), from then to its arrival is messaging.
+    /// </summary>
+    private async Task<(T Message, double Bubble, double Transit)> WaitAsync<TKey, T>(
+        Mailbox<TKey, T> mailbox, TKey key, Func<T, long> sentAt) where TKey : notnull
+    {
+        var waitStarted = Now();
+        var message = await mailbox.ReceiveAsync(key, MessageTimeout);
+        var arrived = Now();
+        var sent = Math.Clamp(sentAt(message), waitStarted, arrived);
+        return (message, (sent - waitStarted) / 1e6, (arrived - sent) / 1e6);
+    }
+
+    private async Task ReplaceWorkerAsync(StageAssignment assignment, byte[]? checkpoint)
+    {
+        var spec = assignment.Spec;
+        var data = datasets.Get(spec);
+        var config = RunLayout.Model(spec, data);
+        var stage = StageSpec.Partition(config, spec.Stages)[assignment.Stage];
+        var options = TrainingSpecs.Reference(spec).Optimizer;
+        var old = _worker;
+        _worker = null;
+        _worker = await compute.RunAsync(() =>
+        {
+            old?.Dispose();
+            var worker = new StageWorker(config, stage, options, spec.Seed, spec.MicroBatches * spec.Replicas);
+            if (checkpoint is not null)
+            {
+                worker.LoadState(checkpoint);
+            }
+
+            return worker;
+        });
+        _assignment = assignment;
+        _schedule = PipelineSchedule.Create(RunLayout.Schedule(spec.Schedule), spec.Stages, spec.MicroBatches);
+    }
+
+    private IPipelineStageGrain Next(StageAssignment a) =>
+        GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(a.RunId, a.Replica, a.Stage + 1));
+
+    private IPipelineStageGrain Previous(StageAssignment a) =>
+        GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(a.RunId, a.Replica, a.Stage - 1));
+
+    private StageAssignment Assignment() => _assignment ?? throw new InvalidOperationException($"Stage {Key} was never initialised.");
+
+    private StageWorker Worker() => _worker ?? throw new InvalidOperationException($"Stage {Key} has no model (not initialised, or restored after a failure).");
+
+    private TraceSpan Span(string op, long step, int micro, long start, long end)
+    {
+        var a = Assignment();
+        return new TraceSpan(Key, SiloName, a.Stage, a.Replica, micro, op, step, start, end);
+    }
+
+    internal static long Now() => DateTimeOffset.UtcNow.Ticks / 10 - DateTimeOffset.UnixEpoch.Ticks / 10;
+
+    public void Dispose() => _worker?.Dispose();
+}
