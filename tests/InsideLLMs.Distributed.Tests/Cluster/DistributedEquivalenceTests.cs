@@ -1,0 +1,151 @@
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Cluster;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Grains.Training;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace InsideLLMs.Distributed.Tests.Cluster;
+
+/// <summary>
+/// Distributed training computes what one process computes: the same per-step losses and final weights as the
+/// reference trainer on the same global batch, within the tolerance PyTorch's pipelining tests use.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOutputHelper output)
+{
+    private const int Steps = 5;
+
+    private static readonly DatasetCache Datasets = new();
+
+    private static TrainingRunSpec Spec(int stages, int replicas, int microBatches, string schedule) => new()
+    {
+        Layers = 4, Heads = 2, Width = 32, Context = 32, Steps = Steps, BatchSize = 2, MicroBatches = microBatches,
+        LearningRate = 3e-3, MinLearningRate = 3e-4, WarmupSteps = 2, Stages = stages, Replicas = replicas,
+        Schedule = schedule, CheckpointInterval = 0, EvalInterval = 0, Seed = 21,
+    };
+
+    [Theory]
+    [InlineData(1, 1, 1, "1f1b")]
+    [InlineData(2, 1, 4, "gpipe")]
+    [InlineData(2, 1, 4, "1f1b")]
+    [InlineData(4, 1, 2, "1f1b")]
+    [InlineData(2, 2, 4, "1f1b")]
+    [InlineData(1, 3, 2, "1f1b")]
+    public async Task Run_OnTheCluster_MatchesTheReferenceTrainerLossesAndWeights(int stages, int replicas, int microBatches, string schedule)
+    {
+        var spec = Spec(stages, replicas, microBatches, schedule);
+        var (expectedLosses, expectedParameters) = Reference(spec);
+
+        var (history, parameters) = await TrainAsync($"eq-{stages}-{replicas}-{microBatches}-{schedule}", spec);
+
+        Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), history.Select(m => m.Step));
+        for (var i = 0; i < Steps; i++)
+        {
+            output.WriteLine($"step {i + 1}: reference {expectedLosses[i]:F6}, cluster {history[i].Loss:F6}");
+            Assert.True(Math.Abs(expectedLosses[i] - history[i].Loss) <= 4e-5 + 1e-5 * Math.Abs(expectedLosses[i]), $"loss at step {i + 1}");
+        }
+
+        Assert.Equal(expectedParameters.Keys.Order(), parameters.Keys.Order());
+        foreach (var (name, expected) in expectedParameters)
+        {
+            using var actual = tensor(parameters[name].Values, parameters[name].Shape);
+            using var reference = tensor(expected.Values, expected.Shape);
+            Assert.True(actual.allclose(reference, rtol: 1e-5, atol: 4e-5), $"parameter {name}");
+        }
+    }
+
+    [Fact]
+    public async Task Run_SameConfigurationTwice_IsBitIdentical()
+    {
+        var spec = Spec(2, 2, 4, "1f1b");
+        var (firstHistory, first) = await TrainAsync("twice-a", spec);
+        var (secondHistory, second) = await TrainAsync("twice-b", spec);
+
+        Assert.Equal(firstHistory.Select(m => m.Loss), secondHistory.Select(m => m.Loss));
+        foreach (var (name, values) in first)
+        {
+            Assert.True(values.Values.AsSpan().SequenceEqual(second[name].Values), $"parameter {name} differs between identical runs");
+        }
+    }
+
+    [Fact]
+    public async Task Run_AllReduceBytesPerStage_AreTwoTimesRMinusOneOverRTimesTheGradient()
+    {
+        var spec = Spec(2, 2, 2, "1f1b") with { Steps = 2 };
+        var (history, parameters) = await TrainAsync("bytes", spec);
+
+        // Each stage's gradient is its parameters (the last stage also holds its copy of the tied matrix).
+        var data = Datasets.Get(spec);
+        var config = RunLayout.Model(spec, data);
+        var tied = (long)config.VocabularySize * config.EmbeddingSize;
+        var firstStage = parameters.Where(p => p.Key.StartsWith("wte", StringComparison.Ordinal) || p.Key.StartsWith("wpe", StringComparison.Ordinal) || p.Key.StartsWith("h.0.", StringComparison.Ordinal) || p.Key.StartsWith("h.1.", StringComparison.Ordinal)).Sum(p => (long)p.Value.Values.Length);
+        var lastStage = parameters.Values.Sum(p => (long)p.Values.Length) - firstStage + tied;
+        var expectedPerStep = new[] { firstStage, lastStage }.Sum(floats => 2.0 * (spec.Replicas - 1) / spec.Replicas * 4 * floats * spec.Replicas);
+        foreach (var step in history)
+        {
+            output.WriteLine($"step {step.Step}: all-reduce {step.AllReduceBytes:N0} bytes, expected {expectedPerStep:N0}");
+            Assert.InRange(step.AllReduceBytes, expectedPerStep * 0.99, expectedPerStep * 1.01);
+            Assert.Equal(2L * spec.Replicas * 4 * tied, step.TiedGradientBytes); // both ends send their copy once, on each replica
+        }
+    }
+
+    [Theory]
+    [InlineData("gpipe", new[] { 4, 4 })]
+    [InlineData("1f1b", new[] { 2, 1 })]
+    public async Task Run_PeakStashedActivations_FollowTheSchedule(string schedule, int[] expected)
+    {
+        var spec = Spec(2, 1, 4, schedule) with { Steps = 2 };
+        var (history, _) = await TrainAsync($"stash-{schedule}", spec);
+
+        foreach (var step in history)
+        {
+            Assert.Equal(expected, step.PeakStashedActivations);
+            var predicted = (spec.Stages - 1.0) / (spec.MicroBatches + spec.Stages - 1);
+            output.WriteLine($"{schedule} step {step.Step}: measured bubble per stage {string.Join(", ", step.StageBubbleFractions.Select(b => b.ToString("F3")))}; predicted {predicted:F3}");
+            Assert.All(step.StageBubbleFractions, b => Assert.InRange(b, 0.0, 1.0));
+        }
+    }
+
+    [Theory]
+    [InlineData(0, 1, 1, "1f1b", "at least one stage")]
+    [InlineData(5, 1, 1, "1f1b", "4 layers into 5")]
+    [InlineData(2, 0, 1, "1f1b", "replica")]
+    [InlineData(2, 1, 0, "1f1b", "micro-batch")]
+    [InlineData(2, 1, 2, "zigzag", "Unknown pipeline schedule")]
+    public async Task Start_ImpossibleLayout_IsRejectedBeforeAnythingStarts(int stages, int replicas, int microBatches, string schedule, string message)
+    {
+        var run = fixture.Grains.GetGrain<ITrainingRunGrain>($"bad-{stages}-{replicas}-{microBatches}-{schedule}");
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Spec(stages, replicas, microBatches, schedule)));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+        Assert.Equal(RunPhase.NotStarted, (await run.GetStatusAsync()).Phase);
+    }
+
+    private async Task<(IReadOnlyList<StepMetrics> History, Dictionary<string, (float[] Values, long[] Shape)> Parameters)> TrainAsync(string runId, TrainingRunSpec spec)
+    {
+        var run = fixture.Grains.GetGrain<ITrainingRunGrain>(runId);
+        await run.StartAsync(spec);
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        RunStatus status;
+        while ((status = await run.GetStatusAsync()).Phase is RunPhase.Starting or RunPhase.Running or RunPhase.Recovering)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"run {runId} still {status.Phase} at step {status.Step}");
+            await Task.Delay(50);
+        }
+
+        Assert.True(status.Phase == RunPhase.Completed, $"run {runId} ended {status.Phase}: {status.Error}");
+        var parameters = (await run.GetParametersAsync()).ToDictionary(
+            p => p.Name, p => (System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(p.Tensor.Data).ToArray(), p.Tensor.Shape));
+        return (await run.GetHistoryAsync(0), parameters);
+    }
+
+    private static (double[] Losses, Dictionary<string, (float[] Values, long[] Shape)> Parameters) Reference(TrainingRunSpec spec)
+    {
+        var data = Datasets.Get(spec);
+        using var trainer = new ReferenceTrainer(RunLayout.Model(spec, data), data, TrainingSpecs.Reference(spec) with { Threads = 1 });
+        var losses = Enumerable.Range(0, Steps).Select(_ => trainer.TrainStep().Loss).ToArray();
+        var parameters = trainer.Model.named_parameters().ToDictionary(
+            p => p.name, p => (TensorIO.ToBytes(p.parameter) is var bytes ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray() : [], p.parameter.shape));
+        return (losses, parameters);
+    }
+}
