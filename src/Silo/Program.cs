@@ -1,7 +1,7 @@
 using InsideLLMs.Distributed.Silo.Extensions;
 
 var builder = WebApplication.CreateBuilder(args);
-builder.AddInsideLlmsSilo();
+builder.AddInsideLlmsSilo(args);
 
 var app = builder.Build();
 app.MapSiloEndpoints();

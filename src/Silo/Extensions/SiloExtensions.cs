@@ -1,58 +1,110 @@
 using System.Net;
+using System.Text.Json.Serialization;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Silo.Training;
 using Orleans.Configuration;
+using StackExchange.Redis;
 
 namespace InsideLLMs.Distributed.Silo.Extensions;
 
 /// <summary>Silo wiring. Defaults are the one-command local start: localhost clustering, in-memory everything.</summary>
 public static class SiloExtensions
 {
-    /// <summary>Configuration section: <c>Silo:SiloPort</c>, <c>Silo:GatewayPort</c>, <c>Silo:PrimaryPort</c>.</summary>
-    public const string Section = "Silo";
-
-    public static WebApplicationBuilder AddInsideLlmsSilo(this WebApplicationBuilder builder)
+    /// <summary>
+    /// Everything a silo runs: Orleans (clustering and grain storage by configuration), the training grains' services,
+    /// the bus, metrics and the training supervisor. <paramref name="args"/> adds <c>--instance N</c>.
+    /// </summary>
+    public static WebApplicationBuilder AddInsideLlmsSilo(this WebApplicationBuilder builder, string[]? args = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var options = builder.Configuration.GetSection(Section).Get<SiloPortOptions>() ?? new SiloPortOptions();
-        builder.Services.AddSingleton(options);
-        builder.UseOrleans(silo =>
+        if (args is { Length: > 0 })
         {
-            silo.UseLocalhostClustering(
-                siloPort: options.SiloPort,
-                gatewayPort: options.GatewayPort,
-                primarySiloEndpoint: new IPEndPoint(IPAddress.Loopback, options.PrimaryPort));
-            silo.Configure<ClusterOptions>(cluster =>
-            {
-                cluster.ClusterId = "insidellms-local";
-                cluster.ServiceId = "insidellms";
-            });
-        });
+            builder.Configuration.AddCommandLine(args, SiloSettings.SwitchMappings.ToDictionary());
+        }
+
+        var settings = SiloSettings.From(builder.Configuration);
+        builder.Services.AddSingleton(settings);
+        if (settings.WebUrl is not null)
+        {
+            builder.WebHost.UseUrls(settings.WebUrl);
+        }
+
+        builder.UseOrleans(silo => silo.ConfigureInsideLlms(settings));
+        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
+
+        // The bus registers the real event publisher first: AddTrainingServices only fills in what is still missing.
+        builder.AddTrainingBus();
+        builder.Services.AddTrainingServices(builder.Configuration);
+        builder.AddTrainingTelemetry();
+        builder.Services.Configure<TrainingSupervisorOptions>(builder.Configuration.GetSection(TrainingSupervisorOptions.Section));
+        builder.Services.AddHostedService<TrainingSupervisor>();
         return builder;
+    }
+
+    /// <summary>Clustering, cluster identity and the <see cref="TrainingStorage.ProviderName"/> grain storage.</summary>
+    public static ISiloBuilder ConfigureInsideLlms(this ISiloBuilder silo, SiloSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(settings);
+        switch (settings.Clustering)
+        {
+            case ClusteringKind.Redis:
+                silo.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnectionString));
+                silo.ConfigureEndpoints(IPAddress.Loopback, settings.SiloPort, settings.GatewayPort);
+                break;
+            default:
+                silo.UseLocalhostClustering(
+                    siloPort: settings.SiloPort,
+                    gatewayPort: settings.GatewayPort,
+                    primarySiloEndpoint: new IPEndPoint(IPAddress.Loopback, settings.PrimaryPort),
+                    serviceId: settings.ServiceId,
+                    clusterId: settings.ClusterId);
+                break;
+        }
+
+        silo.Configure<ClusterOptions>(cluster =>
+        {
+            cluster.ClusterId = settings.ClusterId;
+            cluster.ServiceId = settings.ServiceId;
+        });
+
+        switch (settings.Storage)
+        {
+            case StorageKind.Redis:
+                silo.AddRedisGrainStorage(TrainingStorage.ProviderName, options =>
+                    options.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnectionString));
+                break;
+            default:
+                silo.AddMemoryGrainStorage(TrainingStorage.ProviderName);
+                break;
+        }
+
+        return silo;
     }
 
     public static WebApplication MapSiloEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+        app.MapTrainingApi();
+        app.MapClusterApi();
         return app;
     }
 
-    /// <summary>Prints where this silo listens: its web port, the silo-to-silo port and the client gateway.</summary>
+    /// <summary>Prints where this silo listens: its web port, the silo-to-silo port, the client gateway and how it clusters.</summary>
     public static void ReportListeningAddresses(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        var ports = app.Services.GetRequiredService<SiloPortOptions>();
+        var settings = app.Services.GetRequiredService<SiloSettings>();
         var urls = string.Join(", ", app.Urls);
-        Console.WriteLine($"InsideLLMs silo ready. Web: {urls}. Silo port: {ports.SiloPort}. Client gateway: 127.0.0.1:{ports.GatewayPort}. Primary silo: 127.0.0.1:{ports.PrimaryPort}.");
+        var clustering = settings.Clustering == ClusteringKind.Redis
+            ? $"Clustering: redis at {settings.RedisConnectionString}"
+            : $"Primary silo: 127.0.0.1:{settings.PrimaryPort}";
+        var instance = settings.Instance is { } n ? $" Instance {n}." : "";
+        Console.WriteLine(
+            $"InsideLLMs silo ready.{instance} Web: {urls}. Silo port: {settings.SiloPort}. Client gateway: 127.0.0.1:{settings.GatewayPort}. " +
+            $"{clustering}. Storage: {settings.Storage.ToString().ToLowerInvariant()}.");
     }
-}
-
-/// <summary>Where a local silo listens. The first silo uses the defaults; later ones pick new silo and gateway ports.</summary>
-public sealed class SiloPortOptions
-{
-    public int SiloPort { get; set; } = 11111;
-
-    public int GatewayPort { get; set; } = 30000;
-
-    public int PrimaryPort { get; set; } = 11111;
 }

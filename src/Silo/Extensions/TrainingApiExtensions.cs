@@ -1,0 +1,56 @@
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Distributed;
+
+namespace InsideLLMs.Distributed.Silo.Extensions;
+
+/// <summary>
+/// HTTP JSON over the training run grains: <c>/api/runs/{id}</c> (status; POST a spec to start),
+/// <c>/history?after=N</c>, <c>/stop</c> and <c>/trace</c> (Chrome trace JSON, opens in Perfetto).
+/// </summary>
+public static class TrainingApiExtensions
+{
+    public static IEndpointRouteBuilder MapTrainingApi(this IEndpointRouteBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var runs = app.MapGroup("/api/runs/{id}");
+
+        runs.MapGet("", async (string id, IGrainFactory grains) =>
+            Results.Ok(await Run(grains, id).GetStatusAsync()));
+
+        runs.MapGet("/history", async (string id, long? after, IGrainFactory grains) =>
+            Results.Ok(await Run(grains, id).GetHistoryAsync(after ?? -1)));
+
+        runs.MapPost("", async (string id, TrainingRunSpec spec, IGrainFactory grains) =>
+        {
+            try
+            {
+                return Results.Ok(await Run(grains, id).StartAsync(spec));
+            }
+            catch (ArgumentException e)
+            {
+                return Results.BadRequest(new ApiError(e.Message));
+            }
+            catch (InvalidOperationException e)
+            {
+                return Results.Conflict(new ApiError(e.Message));
+            }
+        });
+
+        runs.MapPost("/stop", async (string id, IGrainFactory grains) =>
+            Results.Ok(await Run(grains, id).StopAsync()));
+
+        runs.MapGet("/trace", async (string id, IGrainFactory grains) =>
+        {
+            var spans = await Run(grains, id).GetTraceAsync();
+            return Results.Bytes(TraceSpanConversion.ToChromeTraceJson(spans), "application/json", $"{SafeFileName(id)}.trace.json");
+        });
+        return app;
+    }
+
+    private static ITrainingRunGrain Run(IGrainFactory grains, string id) => grains.GetGrain<ITrainingRunGrain>(id);
+
+    private static string SafeFileName(string id) => string.Concat(id.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
+}
+
+/// <summary>What a refused request returns: one message naming the problem.</summary>
+public sealed record ApiError(string Error);

@@ -1,0 +1,103 @@
+using InsideLLMs.Distributed.Contracts.Training;
+using Microsoft.Extensions.Options;
+
+namespace InsideLLMs.Distributed.Silo.Training;
+
+public sealed class TrainingSupervisorOptions
+{
+    public const string Section = "Training";
+
+    /// <summary>How often every silo wakes the active runs. Failover takes ~6 s, so 2 s adds little to it.</summary>
+    public double SupervisorIntervalSeconds { get; set; } = 2;
+}
+
+/// <summary>
+/// Runs in every silo: each tick it asks the registry for the active runs and wakes each one, so a run whose grain
+/// was on a lost silo is reactivated on a survivor and resumes from its last checkpoint. During failover calls fail
+/// for a few seconds; a failed tick is logged at Debug and tried again at the next.
+/// </summary>
+public sealed partial class TrainingSupervisor(
+    IGrainFactory grains,
+    IHostApplicationLifetime lifetime,
+    IOptions<TrainingSupervisorOptions> options,
+    ILogger<TrainingSupervisor> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        // ApplicationStarted fires after every hosted service, the silo included, has started.
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        using (stoppingToken.Register(() => started.TrySetCanceled(stoppingToken)))
+        {
+            try
+            {
+                await started.Task;
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
+        var interval = TimeSpan.FromSeconds(Math.Max(0.1, options.Value.SupervisorIntervalSeconds));
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            do
+            {
+                await TickAsync(stoppingToken);
+            }
+            while (await WaitAsync(timer, stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // the silo is stopping
+        }
+    }
+
+    /// <summary>One pass: wake every active run. Never throws except for cancellation.</summary>
+    public async Task TickAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> runs;
+        try
+        {
+            runs = await grains.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).GetActiveRunsAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            LogRegistryFailed(e.GetType().Name, e.Message);
+            return;
+        }
+
+        foreach (var run in runs)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                await grains.GetGrain<ITrainingRunGrain>(run).EnsureRunningAsync();
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogWakeFailed(run, e.GetType().Name, e.Message);
+            }
+        }
+    }
+
+    private static async Task<bool> WaitAsync(PeriodicTimer timer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Training supervisor: the registry did not answer ({Type}: {Reason}); trying again next tick.")]
+    private partial void LogRegistryFailed(string type, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Training supervisor: run {Run} did not wake ({Type}: {Reason}); trying again next tick.")]
+    private partial void LogWakeFailed(string run, string type, string reason);
+}
