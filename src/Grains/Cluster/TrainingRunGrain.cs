@@ -203,7 +203,7 @@ public sealed class TrainingRunGrain(
         var tokens = (long)spec.BatchSize * spec.MicroBatches * spec.Replicas * spec.Context;
         var loss = reports.Sum(r => r.LossSum) / (spec.MicroBatches * spec.Replicas);
         var spans = reports.SelectMany(r => r.Trace).Concat(reduces.SelectMany(r => r.Trace)).Concat(updates).ToArray();
-        var pipelineEvents = reports.SelectMany(r => r.Trace).Select(ToEvent).ToArray();
+        var pipelineEvents = reports.SelectMany(r => r.Trace).Select(TraceSpanConversion.ToEvent).ToArray();
         var bubbles = BubbleAnalysis.PerStage(pipelineEvents, step)
             .GroupBy(b => b.Stage).OrderBy(g => g.Key).Select(g => g.Average(b => b.BubbleFraction)).ToArray();
         var metrics = new StepMetrics(
@@ -309,7 +309,4 @@ public sealed class TrainingRunGrain(
             _tokensPerSecond ?? last?.TokensPerSecond, s.Recoveries.Count, s.LastCheckpointStep, s.Error, s.Spec, s.StartedAt,
             [.. s.Recoveries]);
     }
-
-    private static TraceEvent ToEvent(TraceSpan s) =>
-        new(s.Grain, s.Silo, s.Stage, s.Replica, s.MicroBatch, s.Op, s.Step, s.StartMicroseconds, s.EndMicroseconds);
 }
