@@ -24,11 +24,11 @@ public sealed class Block : Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    public override Tensor forward(Tensor x) => Forward(x, probe: null);
+    public override Tensor forward(Tensor x) => Forward(x, probe: null, cache: null);
 
-    public Tensor Forward(Tensor x, AttentionProbe? probe)
+    public Tensor Forward(Tensor x, AttentionProbe? probe, KvCache? cache = null)
     {
-        x = x + attn.Forward(ln_1.call(x), _layer, probe); // (B, T, C)
+        x = x + attn.Forward(ln_1.call(x), _layer, probe, cache); // (B, T, C)
         x = x + mlp.call(ln_2.call(x)); // (B, T, C)
         if (probe is not null && probe.Wants(_layer))
         {

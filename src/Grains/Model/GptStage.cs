@@ -87,16 +87,19 @@ public sealed class GptStage : Module
     /// <summary>
     /// First stage: token IDs (B, T) as int64. Later stages: the previous stage's hidden states (B, T, C).
     /// Returns logits (B, T, V) on the last stage, hidden states (B, T, C) on the others.
+    /// With a <paramref name="cache"/>, the input is the tokens after the cached ones (positions continue from
+    /// <see cref="KvCache.Length"/>) and their keys and values are added to it.
     /// </summary>
-    public Tensor Forward(Tensor input, AttentionProbe? probe = null)
+    public Tensor Forward(Tensor input, AttentionProbe? probe = null, KvCache? cache = null)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var x = Stage.IsFirst ? Embed(input) : input; // (B, T, C)
+        var x = Stage.IsFirst ? Embed(input, cache?.Length ?? 0) : input; // (B, T, C)
         foreach (var block in _blocks)
         {
-            x = block.Forward(x, probe); // (B, T, C)
+            x = block.Forward(x, probe, cache); // (B, T, C)
         }
 
+        cache?.Advance((int)input.shape[1]);
         return Stage.IsLast ? Head(x) : x;
     }
 
@@ -115,7 +118,7 @@ public sealed class GptStage : Module
         return functional.linear(ln_f!.call(x), HeadWeight!); // (B, T, V)
     }
 
-    private Tensor Embed(Tensor tokens)
+    private Tensor Embed(Tensor tokens, int start)
     {
         if (tokens.dtype != ScalarType.Int64 || tokens.dim() != 2)
         {
@@ -123,12 +126,13 @@ public sealed class GptStage : Module
         }
 
         var time = tokens.shape[1];
-        if (time > Config.BlockSize)
+        if (start + time > Config.BlockSize)
         {
-            throw new ArgumentException($"A sequence of {time} tokens is longer than the context of {Config.BlockSize}.");
+            throw new ArgumentException(
+                $"Positions {start}..{start + time - 1} lie beyond the context of {Config.BlockSize}: the model learned positions 0..{Config.BlockSize - 1} only.");
         }
 
-        using var positions = arange(time, dtype: ScalarType.Int64); // (T)
+        using var positions = arange(start, start + time, dtype: ScalarType.Int64); // (T)
         return drop!.call(wte!.call(tokens) + wpe!.call(positions)); // (B, T, C)
     }
 
