@@ -27,6 +27,8 @@ public sealed class AttentionProbe : IDisposable
 
     internal void RecordOutput(int layer, Tensor residual) => Capture(layer).SetOutput(residual);
 
+    internal void RecordHeadOutputs(int layer, Tensor perHead) => Capture(layer).SetHeadOutputs(perHead);
+
     private LayerCapture Capture(int layer)
     {
         if (!_captures.TryGetValue(layer, out var capture))
@@ -66,6 +68,9 @@ public sealed class LayerCapture(int layer) : IDisposable
     /// <summary>Softmax attention weights after the causal mask, before dropout: (B, nh, T, T).</summary>
     public Tensor? Weights { get; private set; }
 
+    /// <summary>Each head's weighted sum of values, before the heads are joined and projected: (B, nh, T, hs).</summary>
+    public Tensor? HeadOutputs { get; private set; }
+
     /// <summary>Residual stream after this block: (B, T, C).</summary>
     public Tensor? Output { get; private set; }
 
@@ -80,6 +85,8 @@ public sealed class LayerCapture(int layer) : IDisposable
 
     internal void SetOutput(Tensor residual) => Output = Keep(residual);
 
+    internal void SetHeadOutputs(Tensor perHead) => HeadOutputs = Keep(perHead);
+
     // A detached clone outlives the caller's dispose scope.
     private static Tensor Keep(Tensor t) => t.detach().clone().DetachFromDisposeScope();
 
@@ -90,6 +97,7 @@ public sealed class LayerCapture(int layer) : IDisposable
         Key?.Dispose();
         Value?.Dispose();
         Weights?.Dispose();
+        HeadOutputs?.Dispose();
         Output?.Dispose();
     }
 }

@@ -58,6 +58,7 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
             var weights = functional.softmax(scores.masked_fill(future, double.NegativeInfinity), dim: -1); // (B, nh, T, L + T)
             probe.RecordAttention(layer, x, q, k, v, weights);
             y = attn_dropout.call(weights).matmul(v); // (B, nh, T, hs)
+            probe.RecordHeadOutputs(layer, y);
         }
         else if (past == 0 || time == 1)
         {
