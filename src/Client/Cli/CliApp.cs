@@ -14,6 +14,7 @@ internal static class CliApp
             GlobalOptions.CreateJson(),
             TokenizeCommand.Create(),
             TrainCommand.Create(),
+            ClusterCommand.Create(),
         };
         return root;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Spectre.Console;
 
 namespace InsideLLMs.Distributed.Client.Cli;
@@ -16,6 +17,7 @@ internal sealed class CliContext
     {
         // Token text is the point of the output: keep accents and CJK readable instead of \uXXXX.
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Converters = { new JsonStringEnumConverter() }, // a run's phase as "Running", as the silo's HTTP API writes it
     };
 
     private CliContext(ParseResult parseResult, TextWriter output, TextWriter error, bool json)

@@ -6,7 +6,7 @@ internal static class CommandExtensions
 {
     /// <summary>
     /// Sets a verb's action with the shared error path: <see cref="CliUsageException"/> becomes one line on stderr and
-    /// exit code 2, Ctrl+C exit code 130, any other failure one line and exit code 1. No stack traces reach the user.
+    /// exit code 2, <see cref="CliFailureException"/> one line and exit code 1, Ctrl+C exit code 130, any other failure one line and exit code 1. No stack traces reach the user.
     /// </summary>
     public static void SetCliAction(this Command command, Func<CliContext, CancellationToken, Task<int>> action)
     {
@@ -23,6 +23,11 @@ internal static class CommandExtensions
             {
                 await context.Error.WriteLineAsync($"error: {e.Message}");
                 return ExitCodes.Usage;
+            }
+            catch (CliFailureException e)
+            {
+                await context.Error.WriteLineAsync($"error: {e.Message}");
+                return ExitCodes.Failure;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {

@@ -112,7 +112,8 @@ internal sealed class ProgressReporter
         {
             // ProgressTask locks internally; the bar, percentage and ETA columns are Spectre's own.
             task.Value = value.Completed;
-            task.Description = Markup.Escape(Describe(job, value, time.GetElapsedTime(_started), withPercent: false));
+            var eta = value.Eta is { } known ? $" · ETA {FormatDuration(known)}" : "";
+            task.Description = Markup.Escape(Describe(job, value, time.GetElapsedTime(_started), withPercent: false) + eta);
         }
     }
 
@@ -137,9 +138,11 @@ internal sealed class ProgressReporter
                 }
 
                 _lastLine = elapsed;
-                var eta = value.Completed > 0 && value.Completed < job.Total
-                    ? $" · ETA {FormatDuration(elapsed * ((double)(job.Total - value.Completed) / value.Completed))}"
-                    : "";
+                var eta = value.Eta is { } known
+                    ? $" · ETA {FormatDuration(known)}"
+                    : value.Completed > 0 && value.Completed < job.Total
+                        ? $" · ETA {FormatDuration(elapsed * ((double)(job.Total - value.Completed) / value.Completed))}"
+                        : "";
                 writer.WriteLine($"[{FormatDuration(elapsed)}] {Describe(job, value, elapsed, withPercent: true)}{eta}");
                 writer.Flush();
             }

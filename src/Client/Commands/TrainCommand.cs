@@ -45,16 +45,21 @@ internal static class TrainCommand
         var checkpointInterval = new Option<int?>("--checkpoint-interval") { Description = "Save every N steps (and at the end)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run saved in this checkpoint.", HelpName = "path" };
 
-        var command = new Command("train", "Train the GPT. --local trains in this process; the cluster verbs arrive with distributed training.")
+        var command = new Command("train", "Train the GPT: --local in this process, or start, watch, stop and trace a run on the cluster.")
         {
             local, preset, corpus, encoding, steps, batch, micro, lr, minLr, warmup, layers, heads, width, context, dropout, seed,
             threads, evalInterval, evalBatches, checkpoint, checkpointInterval, resume,
         };
+        foreach (var clusterVerb in TrainClusterCommands.Create())
+        {
+            command.Subcommands.Add(clusterVerb);
+        }
+
         command.SetCliAction(async (cli, cancellationToken) =>
         {
             if (!cli.GetValue(local))
             {
-                throw new CliUsageException("Only local training exists so far: add --local to train in this process.");
+                throw new CliUsageException("Say where to train: --local trains in this process; 'train start' starts a run on the cluster (also: watch, stop, trace).");
             }
 
             var request = new LocalTrainingRequest(

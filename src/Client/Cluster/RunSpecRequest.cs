@@ -1,0 +1,118 @@
+using InsideLLMs.Distributed.Client.Cli;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Grains.Model;
+using InsideLLMs.Distributed.Grains.Tokenization;
+
+namespace InsideLLMs.Distributed.Client.Cluster;
+
+/// <summary>What the user asked of <c>train start</c>; null keeps <see cref="TrainingRunSpec"/>'s default.</summary>
+internal sealed record RunSpecRequest(
+    int? Stages,
+    int? Replicas,
+    int? MicroBatches,
+    string? Schedule,
+    int? Steps,
+    int? BatchSize,
+    double? LearningRate,
+    double? MinLearningRate,
+    int? Warmup,
+    int? Layers,
+    int? Heads,
+    int? Width,
+    int? Context,
+    double? Dropout,
+    string? Corpus,
+    string? Encoding,
+    long? Seed,
+    int? CheckpointInterval,
+    int? EvalInterval)
+{
+    public static readonly IReadOnlyList<string> Schedules = ["gpipe", "1f1b"];
+
+    /// <summary>
+    /// The spec, checked here before any connection so bad input costs nothing (the run grain checks it again).
+    /// A corpus file that exists here is sent as a full path: on a local cluster the silos read the same file.
+    /// </summary>
+    /// <exception cref="CliUsageException">The first bad value, named.</exception>
+    public TrainingRunSpec ToSpec()
+    {
+        var defaults = new TrainingRunSpec();
+        var corpus = Corpus ?? defaults.Corpus;
+        if (corpus != defaults.Corpus && File.Exists(corpus))
+        {
+            corpus = Path.GetFullPath(corpus);
+        }
+
+        var learningRate = LearningRate ?? defaults.LearningRate;
+        var spec = defaults with
+        {
+            Stages = Stages ?? defaults.Stages,
+            Replicas = Replicas ?? defaults.Replicas,
+            MicroBatches = MicroBatches ?? defaults.MicroBatches,
+            Schedule = (Schedule ?? defaults.Schedule).Trim().ToLowerInvariant(),
+            Steps = Steps ?? defaults.Steps,
+            BatchSize = BatchSize ?? defaults.BatchSize,
+            LearningRate = learningRate,
+            MinLearningRate = MinLearningRate ?? Math.Min(defaults.MinLearningRate, learningRate),
+            WarmupSteps = Warmup ?? defaults.WarmupSteps,
+            Layers = Layers ?? defaults.Layers,
+            Heads = Heads ?? defaults.Heads,
+            Width = Width ?? defaults.Width,
+            Context = Context ?? defaults.Context,
+            Dropout = Dropout ?? defaults.Dropout,
+            Corpus = corpus,
+            Encoding = (Encoding ?? defaults.Encoding).Trim().ToLowerInvariant(),
+            Seed = Seed ?? defaults.Seed,
+            CheckpointInterval = CheckpointInterval ?? defaults.CheckpointInterval,
+            EvalInterval = EvalInterval ?? defaults.EvalInterval,
+        };
+        Check(spec);
+        return spec;
+    }
+
+    private static void Check(TrainingRunSpec spec)
+    {
+        if (spec.Stages < 1)
+        {
+            throw new CliUsageException($"--stages must be at least 1; got {spec.Stages}.");
+        }
+
+        if (spec.Replicas < 1)
+        {
+            throw new CliUsageException($"--replicas must be at least 1; got {spec.Replicas}.");
+        }
+
+        if (spec.MicroBatches < 1)
+        {
+            throw new CliUsageException($"--micro-batches must be at least 1; got {spec.MicroBatches}.");
+        }
+
+        if (!Schedules.Contains(spec.Schedule))
+        {
+            throw new CliUsageException($"Unknown schedule '{spec.Schedule}'. Schedules: {string.Join(", ", Schedules)}.");
+        }
+
+        if (spec.CheckpointInterval < 0 || spec.EvalInterval < 0)
+        {
+            throw new CliUsageException("--checkpoint-interval and --eval-interval must be 0 (never) or more.");
+        }
+
+        if (!TokenEncodings.Names.Contains(spec.Encoding))
+        {
+            throw new CliUsageException($"Unknown encoding '{spec.Encoding}'. Known encodings: {string.Join(", ", TokenEncodings.Names)}.");
+        }
+
+        try
+        {
+            // The vocabulary comes from the corpus on the silo; 3 (end, unknown, one token) is the least any has.
+            var model = TrainingSpecs.Model(spec, vocabularySize: 3).Validate();
+            StageSpec.Partition(model, spec.Stages);
+            TrainingSpecs.Reference(spec).Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.Message, e);
+        }
+    }
+}

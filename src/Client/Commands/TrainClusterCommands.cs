@@ -1,0 +1,253 @@
+using System.CommandLine;
+using System.Globalization;
+using InsideLLMs.Distributed.Client.Cli;
+using InsideLLMs.Distributed.Client.Cluster;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Distributed;
+using Spectre.Console;
+
+namespace InsideLLMs.Distributed.Client.Commands;
+
+/// <summary>
+/// <c>train start|watch|stop|trace</c>: distributed training on the cluster, through the run grain of <c>--run</c>
+/// (default "default").
+/// </summary>
+internal static class TrainClusterCommands
+{
+    /// <summary>How often watch asks for news: a step of the default model takes about a second on two cores.</summary>
+    private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
+
+    public static IEnumerable<Command> Create() => [Start(), Watch(), Stop(), Trace()];
+
+    private static Command Start()
+    {
+        var gateway = ClusterVerbOptions.CreateGateway();
+        var run = ClusterVerbOptions.CreateRun();
+        var stages = new Option<int?>("--stages") { Description = "Pipeline stages P (contiguous layers each; default 1)." };
+        var replicas = new Option<int?>("--replicas") { Description = "Data-parallel replicas R (default 1)." };
+        var micro = new Option<int?>("--micro-batches") { Description = "Micro-batches M per replica per step (default 1)." };
+        var schedule = new Option<string?>("--schedule") { Description = "Pipeline schedule: gpipe or 1f1b (default).", HelpName = "gpipe|1f1b" };
+        schedule.CompletionSources.Add([.. RunSpecRequest.Schedules]);
+        var steps = new Option<int?>("--steps") { Description = "Optimizer steps in the whole run." };
+        var batch = new Option<int?>("--batch-size") { Description = "Rows per micro-batch." };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate." };
+        var minLr = new Option<double?>("--min-lr") { Description = "Learning rate at the end of the cosine." };
+        var warmup = new Option<int?>("--warmup") { Description = "Linear warmup steps." };
+        var layers = new Option<int?>("--layers") { Description = "Transformer blocks." };
+        var heads = new Option<int?>("--heads") { Description = "Attention heads (must divide --width)." };
+        var width = new Option<int?>("--width") { Description = "Embedding width C." };
+        var context = new Option<int?>("--context") { Description = "Context length T in tokens." };
+        var dropout = new Option<double?>("--dropout") { Description = "Dropout probability." };
+        var corpus = new Option<string?>("--corpus") { Description = "'synthetic' or the path of a UTF-8 text file every silo can read.", HelpName = "synthetic|path" };
+        var encoding = new Option<string?>("--encoding", "-e") { Description = "Token encoding of the corpus: gpt2, r50k, cl100k, o200k, char.", HelpName = "name" };
+        var seed = new Option<long?>("--seed") { Description = "Seeds the weights, the batches and dropout." };
+        var checkpointInterval = new Option<int?>("--checkpoint-interval") { Description = "Consistent checkpoint every K steps (0: never)." };
+        var evalInterval = new Option<int?>("--eval-interval") { Description = "Validate every N steps (0: never)." };
+
+        var command = new Command("start", "Start a distributed training run on the cluster and print its status.")
+        {
+            gateway, run, stages, replicas, micro, schedule, steps, batch, lr, minLr, warmup, layers, heads, width, context, dropout,
+            corpus, encoding, seed, checkpointInterval, evalInterval,
+        };
+        command.SetCliAction(async (cli, cancellationToken) =>
+        {
+            var id = ClusterVerbOptions.RunId(cli, run);
+            var spec = new RunSpecRequest(
+                cli.GetValue(stages), cli.GetValue(replicas), cli.GetValue(micro), cli.GetValue(schedule), cli.GetValue(steps),
+                cli.GetValue(batch), cli.GetValue(lr), cli.GetValue(minLr), cli.GetValue(warmup), cli.GetValue(layers), cli.GetValue(heads),
+                cli.GetValue(width), cli.GetValue(context), cli.GetValue(dropout), cli.GetValue(corpus), cli.GetValue(encoding),
+                cli.GetValue(seed), cli.GetValue(checkpointInterval), cli.GetValue(evalInterval)).ToSpec();
+
+            await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
+            RunStatus status;
+            try
+            {
+                status = await connection.Client.GetGrain<ITrainingRunGrain>(id).StartAsync(spec);
+            }
+            catch (ArgumentException e)
+            {
+                throw new CliUsageException(e.Message, e); // the run grain refused the spec: nothing started
+            }
+            catch (InvalidOperationException e)
+            {
+                throw new CliFailureException(e.Message, e);
+            }
+
+            WriteStatus(cli, status);
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Watch()
+    {
+        var gateway = ClusterVerbOptions.CreateGateway();
+        var run = ClusterVerbOptions.CreateRun();
+        var command = new Command("watch", "Show a run's live progress (step, loss, tokens/s, ETA, recoveries) until it completes, stops or fails.")
+        {
+            gateway, run,
+        };
+        command.SetCliAction(async (cli, cancellationToken) =>
+        {
+            var id = ClusterVerbOptions.RunId(cli, run);
+            await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
+            var grain = connection.Client.GetGrain<ITrainingRunGrain>(id);
+            var first = await grain.GetStatusAsync();
+            if (first.Phase == RunPhase.NotStarted)
+            {
+                throw new CliFailureException($"Run '{id}' has not been started: start it with 'train start --run {id}'.");
+            }
+
+            var job = new ProgressJob($"train {id}", Math.Max(1, first.TotalSteps), Unit: "step");
+            var final = await new ProgressReporter(cli).RunAsync(job, (progress, token) => PollAsync(grain, progress, token), cancellationToken);
+            WriteStatus(cli, final);
+            return final.Phase == RunPhase.Failed ? ExitCodes.Failure : ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>Polls status and new history until the run ends; reports each change.</summary>
+    private static async Task<RunStatus> PollAsync(ITrainingRunGrain grain, IProgress<ProgressSnapshot> progress, CancellationToken cancellationToken)
+    {
+        var recent = new Queue<StepMetrics>();
+        long lastStep = -1;
+        while (true)
+        {
+            var status = await grain.GetStatusAsync();
+            foreach (var step in await grain.GetHistoryAsync(lastStep))
+            {
+                recent.Enqueue(step);
+                lastStep = Math.Max(lastStep, step.Step);
+                while (recent.Count > 20)
+                {
+                    recent.Dequeue();
+                }
+            }
+
+            progress.Report(Snapshot(status, recent));
+            if (status.Phase is RunPhase.Completed or RunPhase.Stopped or RunPhase.Failed)
+            {
+                return status;
+            }
+
+            await Task.Delay(PollInterval, cancellationToken);
+        }
+    }
+
+    /// <summary>Step, loss, tokens/s, phase and recoveries; the ETA from the last steps' mean time.</summary>
+    internal static ProgressSnapshot Snapshot(RunStatus status, IReadOnlyCollection<StepMetrics> recent)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        ArgumentNullException.ThrowIfNull(recent);
+        var parts = new List<string> { status.Phase.ToString().ToLowerInvariant() };
+        if (status.LastLoss is { } loss)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"loss {loss:F4}"));
+        }
+
+        if (status.ValidationLoss is { } validation)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"val {validation:F4}"));
+        }
+
+        if (status.TokensPerSecond is { } rate)
+        {
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{rate:N0} tok/s"));
+        }
+
+        parts.Add(string.Create(CultureInfo.InvariantCulture, $"{status.Recoveries} recoveries"));
+        TimeSpan? eta = recent.Count > 0 && status.Step < status.TotalSteps && status.Phase is RunPhase.Running or RunPhase.Recovering or RunPhase.Starting
+            ? TimeSpan.FromSeconds(recent.Average(s => s.Seconds) * (status.TotalSteps - status.Step))
+            : null;
+        return new ProgressSnapshot(status.Step, Detail: string.Join(" · ", parts), Eta: eta);
+    }
+
+    private static Command Stop()
+    {
+        var gateway = ClusterVerbOptions.CreateGateway();
+        var run = ClusterVerbOptions.CreateRun();
+        var command = new Command("stop", "Stop a run after its current step.") { gateway, run };
+        command.SetCliAction(async (cli, cancellationToken) =>
+        {
+            var id = ClusterVerbOptions.RunId(cli, run);
+            await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
+            WriteStatus(cli, await connection.Client.GetGrain<ITrainingRunGrain>(id).StopAsync());
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static Command Trace()
+    {
+        var gateway = ClusterVerbOptions.CreateGateway();
+        var run = ClusterVerbOptions.CreateRun();
+        var output = new Option<string>("--out", "-o") { Description = "Write the Chrome trace JSON here (open it in Perfetto).", Required = true, HelpName = "file" };
+        var command = new Command("trace", "Write a run's recorded operations of its last steps as a Chrome trace.") { gateway, run, output };
+        command.SetCliAction(async (cli, cancellationToken) =>
+        {
+            var id = ClusterVerbOptions.RunId(cli, run);
+            var path = Path.GetFullPath(cli.GetValue(output)!);
+            if (Path.GetDirectoryName(path) is { } directory && !Directory.Exists(directory))
+            {
+                throw new CliUsageException($"The folder of --out does not exist: {directory}");
+            }
+
+            await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
+            var spans = await connection.Client.GetGrain<ITrainingRunGrain>(id).GetTraceAsync();
+            await File.WriteAllBytesAsync(path, TraceSpanConversion.ToChromeTraceJson(spans), cancellationToken);
+            var result = new TraceResult(id, spans.Count, spans.Select(s => s.Step).Distinct().Count(), path);
+            if (cli.Json)
+            {
+                cli.WriteJson(result);
+            }
+            else
+            {
+                cli.Console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"Wrote {result.Spans:N0} operations of {result.Steps} steps of run '{id}' to {path} (open it in Perfetto or chrome://tracing).")));
+            }
+
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static void WriteStatus(CliContext cli, RunStatus status)
+    {
+        if (cli.Json)
+        {
+            cli.WriteJson(status);
+            return;
+        }
+
+        var table = new Table().AddColumn("Run").AddColumn(new TableColumn(Markup.Escape(status.RunId)));
+        table.AddRow("phase", status.Phase.ToString());
+        table.AddRow("step", string.Create(CultureInfo.InvariantCulture, $"{status.Step:N0} / {status.TotalSteps:N0}"));
+        if (status.Spec is { } spec)
+        {
+            table.AddRow("layout", string.Create(CultureInfo.InvariantCulture,
+                $"P={spec.Stages} stages x R={spec.Replicas} replicas, M={spec.MicroBatches} micro-batches of {spec.BatchSize} rows, {spec.Schedule}"));
+            table.AddRow("model", string.Create(CultureInfo.InvariantCulture,
+                $"{spec.Layers} layers x {spec.Heads} heads x {spec.Width} wide, context {spec.Context}, corpus {spec.Corpus} ({spec.Encoding})"));
+        }
+
+        table.AddRow("loss", status.LastLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-");
+        table.AddRow("validation loss", status.ValidationLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-");
+        table.AddRow("tokens/s", status.TokensPerSecond?.ToString("N0", CultureInfo.InvariantCulture) ?? "-");
+        table.AddRow("last checkpoint", status.LastCheckpointStep < 0 ? "none" : status.LastCheckpointStep.ToString("N0", CultureInfo.InvariantCulture));
+        table.AddRow("recoveries", status.Recoveries.ToString(CultureInfo.InvariantCulture));
+        foreach (var recovery in status.RecoveryLog)
+        {
+            table.AddRow("", Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"step {recovery.FailedAtStep} -> {recovery.ResumedFromStep} in {recovery.SecondsToResume:F1} s: {recovery.Cause}")));
+        }
+
+        if (status.Error is { } error)
+        {
+            table.AddRow("error", Markup.Escape(error));
+        }
+
+        cli.Console.Write(table);
+    }
+}
+
+internal sealed record TraceResult(string RunId, int Spans, int Steps, string Path);

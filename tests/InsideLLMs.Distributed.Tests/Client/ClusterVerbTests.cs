@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using InsideLLMs.Distributed.Client.Cli;
+using InsideLLMs.Distributed.Client.Commands;
+using InsideLLMs.Distributed.Contracts.Training;
+
+namespace InsideLLMs.Distributed.Tests.Client;
+
+/// <summary>The cluster verbs' behaviour without a cluster: input checks, and the error when no silo answers.</summary>
+public sealed class ClusterVerbTests
+{
+    [Theory]
+    [InlineData("cluster")]
+    [InlineData("train", "watch", "--run", "x")]
+    [InlineData("train", "stop")]
+    public async Task Verb_NoSiloAtTheGateway_ExitsOneNamingTheAddressWithinTenSeconds(params string[] verb)
+    {
+        var gateway = $"127.0.0.1:{ClosedPort()}";
+        var clock = Stopwatch.StartNew();
+
+        var run = await CliRun.RunAsync([.. verb, "--gateway", gateway]);
+
+        Assert.True(run.ExitCode == ExitCodes.Failure, $"exit {run.ExitCode}: {run.Stderr}");
+        Assert.StartsWith($"error: no silo answers at {gateway}", run.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", run.Stderr, StringComparison.Ordinal);
+        Assert.Equal("", run.Stdout);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+    }
+
+    [Theory]
+    [InlineData("--stages", "0", "--stages must be at least 1")]
+    [InlineData("--replicas", "0", "--replicas must be at least 1")]
+    [InlineData("--micro-batches", "0", "--micro-batches must be at least 1")]
+    [InlineData("--schedule", "zigzag", "Unknown schedule 'zigzag'")]
+    [InlineData("--stages", "5", "Cannot cut 4 layers into 5 pipeline stages")]
+    [InlineData("--heads", "3", "not divisible by 3 heads")]
+    [InlineData("--encoding", "nope", "Unknown encoding 'nope'")]
+    [InlineData("--steps", "0", "steps must be at least 1")]
+    public async Task TrainStart_BadSpec_ExitsTwoBeforeConnecting(string option, string value, string message)
+    {
+        var clock = Stopwatch.StartNew();
+
+        // The gateway answers nothing: a check that waited for it would take seconds and exit 1.
+        var run = await CliRun.RunAsync("train", "start", option, value, "--gateway", $"127.0.0.1:{ClosedPort()}");
+
+        run.AssertUsageError();
+        Assert.Contains(message, run.Stderr, StringComparison.Ordinal);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"took {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task TrainTrace_WithoutOut_IsAUsageError()
+    {
+        var run = await CliRun.RunAsync("train", "trace");
+
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Contains("--out", run.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Verb_BadGateway_IsAUsageError()
+    {
+        (await CliRun.RunAsync("cluster", "--gateway", "nohost")).AssertUsageError();
+    }
+
+    [Fact]
+    public void WatchSnapshot_RunningRun_ShowsLossRateRecoveriesAndEtaFromRecentSteps()
+    {
+        var status = new RunStatus("r", RunPhase.Running, 10, 110, 2.5, null, 1234, 1, 5, null, null, null, []);
+        StepMetrics[] recent =
+        [
+            new(9, 2.6, null, 1e-3, 1, 0.4, 1000, 0, 0, 0, 0, 0, 0, 0, 0, [], DateTimeOffset.UnixEpoch),
+            new(10, 2.5, null, 1e-3, 1, 0.6, 1000, 0, 0, 0, 0, 0, 0, 0, 0, [], DateTimeOffset.UnixEpoch),
+        ];
+
+        var snapshot = TrainClusterCommands.Snapshot(status, recent);
+
+        Assert.Equal(10, snapshot.Completed);
+        Assert.Equal("running · loss 2.5000 · 1,234 tok/s · 1 recoveries", snapshot.Detail);
+        Assert.Equal(TimeSpan.FromSeconds(50), snapshot.Eta); // 100 steps left x 0.5 s
+    }
+
+    /// <summary>A loopback port nothing listens on (bound once to find it, then released).</summary>
+    private static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}

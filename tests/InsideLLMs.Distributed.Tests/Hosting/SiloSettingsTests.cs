@@ -1,0 +1,66 @@
+using InsideLLMs.Distributed.Contracts;
+using InsideLLMs.Distributed.Silo.Extensions;
+using Microsoft.Extensions.Configuration;
+
+namespace InsideLLMs.Distributed.Tests.Hosting;
+
+public sealed class SiloSettingsTests
+{
+    [Fact]
+    public void From_EmptyConfiguration_IsTheFirstLocalSiloWithLocalhostClusteringAndMemoryStorage()
+    {
+        var settings = SiloSettings.From(Configuration());
+
+        Assert.Null(settings.Instance);
+        Assert.Equal((11111, 30000, 11111), (settings.SiloPort, settings.GatewayPort, settings.PrimaryPort));
+        Assert.Null(settings.WebUrl);
+        Assert.Equal(ClusteringKind.Localhost, settings.Clustering);
+        Assert.Equal(StorageKind.Memory, settings.Storage);
+        Assert.Equal((ClusterNames.ClusterId, ClusterNames.ServiceId), (settings.ClusterId, settings.ServiceId));
+    }
+
+    [Fact]
+    public void From_InstanceTwoOnTheCommandLine_ShiftsSiloGatewayAndWebPortsAndJoinsThePrimary()
+    {
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { ["Silo:SiloPort"] = "12000" })
+            .AddCommandLine(["--instance", "2"], SiloSettings.SwitchMappings.ToDictionary())
+            .Build();
+
+        var settings = SiloSettings.From(configuration);
+
+        Assert.Equal(2, settings.Instance);
+        Assert.Equal(11113, settings.SiloPort);
+        Assert.Equal(30002, settings.GatewayPort);
+        Assert.Equal(11111, settings.PrimaryPort);
+        Assert.Equal("http://127.0.0.1:5082", settings.WebUrl);
+    }
+
+    [Fact]
+    public void From_RedisChoices_ReadsClusteringStorageAndConnectionString()
+    {
+        var settings = SiloSettings.From(Configuration(
+            ("Silo:Clustering", "Redis"), ("Silo:Storage", "redis"), ("Redis:ConnectionString", "10.0.0.5:6380"), ("Orleans:ClusterId", "other")));
+
+        Assert.Equal(ClusteringKind.Redis, settings.Clustering);
+        Assert.Equal(StorageKind.Redis, settings.Storage);
+        Assert.Equal("10.0.0.5:6380", settings.RedisConnectionString);
+        Assert.Equal("other", settings.ClusterId);
+    }
+
+    [Theory]
+    [InlineData("Silo:Clustering", "consul", "Silo:Clustering must be one of localhost, redis; got 'consul'")]
+    [InlineData("Silo:Storage", "1", "Silo:Storage must be one of memory, redis; got '1'")]
+    [InlineData("Silo:Instance", "-1", "Silo:Instance (--instance) must be between 0 and 1000")]
+    [InlineData("Silo:GatewayPort", "70000", "Silo:GatewayPort must be a port")]
+    [InlineData("Silo:SiloPort", "abc", "Silo:SiloPort must be a whole number")]
+    public void From_BadValue_ThrowsNamingTheKey(string key, string value, string message)
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => SiloSettings.From(Configuration((key, value))));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    private static IConfiguration Configuration(params (string Key, string Value)[] values) => new ConfigurationBuilder()
+        .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value)))
+        .Build();
+}
