@@ -70,8 +70,8 @@ public sealed class ClusterVerbTests
         var status = new RunStatus("r", RunPhase.Running, 10, 110, 2.5, null, 1234, 1, 5, null, null, null, []);
         StepMetrics[] recent =
         [
-            new(9, 2.6, null, 1e-3, 1, 0.4, 1000, 0, 0, 0, 0, 0, 0, 0, 0, [], DateTimeOffset.UnixEpoch),
-            new(10, 2.5, null, 1e-3, 1, 0.6, 1000, 0, 0, 0, 0, 0, 0, 0, 0, [], DateTimeOffset.UnixEpoch),
+            new(9, 2.6, null, 1e-3, 1, 0.4, 1000, 0, 0, 0, 0, 0, 0, 0, 0, [], DateTimeOffset.UnixEpoch, []),
+            new(10, 2.5, null, 1e-3, 1, 0.6, 1000, 0, 0, 0, 0, 0, 0, 0, 0, [], DateTimeOffset.UnixEpoch, []),
         ];
 
         var snapshot = TrainClusterCommands.Snapshot(status, recent);

@@ -34,5 +34,5 @@ public sealed class LiveTrainingFeedTests
     }
 
     private static StepMetrics Metrics(long step) =>
-        new(step, 3.0, null, 1e-3, 1.0, 0.5, 1000, 0.3, 0.1, 0.05, 0.05, 10, 10, 0, 0, [0.1], DateTimeOffset.UnixEpoch);
+        new(step, 3.0, null, 1e-3, 1.0, 0.5, 1000, 0.3, 0.1, 0.05, 0.05, 10, 10, 0, 0, [0.1], DateTimeOffset.UnixEpoch, [1]);
 }
