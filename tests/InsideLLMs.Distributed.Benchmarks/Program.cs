@@ -1,3 +1,3 @@
 using InsideLLMs.Distributed.Benchmarks;
 
-return await BenchmarkApp.RunAsync(args);
+return args.FirstOrDefault() == "embeddings" ? EmbeddingSuite.Run(args) : await BenchmarkApp.RunAsync(args);
