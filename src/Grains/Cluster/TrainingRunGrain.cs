@@ -218,7 +218,9 @@ public sealed class TrainingRunGrain(
             TiedGradientBytes: reduces.Sum(r => r.TiedBytesSent),
             StageBubbleFractions: bubbles,
             CompletedAt: DateTimeOffset.UtcNow,
-            PeakStashedActivations: [.. reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations))]);
+            // An array, not a collection expression: Redis storage writes the history as JSON with type names, and the
+            // compiler's hidden <>z__ReadOnlyList type cannot be read back, so the run could not reactivate after a failover.
+            PeakStashedActivations: reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations)).ToArray());
         _trace.Enqueue((step + 1, spans));
         while (_trace.Count > TraceSteps)
         {
