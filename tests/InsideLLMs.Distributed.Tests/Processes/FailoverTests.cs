@@ -71,9 +71,12 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
             var run = grains.GetGrain<ITrainingRunGrain>("interrupted");
             await run.StartAsync(Spec);
 
+            // The stages are placed when the run initialises them; pick the victim then, so the kill itself is not late.
+            await PollUntilAsync(run, s => s.Step >= 1, diagnostics);
+            var victim = await PickSiloHoldingStagesAsync(silos, "interrupted");
+
             // Mid-way between two checkpoints after the first, so the rollback has steps to lose.
             var status = await PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, diagnostics);
-            var victim = await PickSiloHoldingStagesAsync(silos, "interrupted");
             var stepAtKill = status.Step;
             var killedAt = DateTimeOffset.UtcNow;
             victim.Kill();
@@ -174,7 +177,7 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
         }
     }
 
-    /// <summary>The silo holding most of the run's stage grains, as <c>GET /api/cluster</c> lists them.</summary>
+    /// <summary>A silo holding stage grains of the run, as <c>GET /api/cluster</c> lists them.</summary>
     private async Task<SiloProcess> PickSiloHoldingStagesAsync(IReadOnlyList<SiloProcess> silos, string runId)
     {
         using var http = new HttpClient { BaseAddress = silos[0].WebAddress };
@@ -191,7 +194,9 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
 
         var stageGrains = (SiloProcess s) => stagesByPort.GetValueOrDefault(s.SiloPort, [])
             .Count(g => g.Contains("pipelinestage", StringComparison.OrdinalIgnoreCase) && g.Contains($"/{runId}/", StringComparison.Ordinal));
-        var victim = silos.MaxBy(stageGrains)!;
+        // Prefer a silo without the run's grain: then the surviving run loop must notice the lost stages itself.
+        var holdsRun = (SiloProcess s) => stagesByPort.GetValueOrDefault(s.SiloPort, []).Contains($"trainingrun/{runId}", StringComparer.Ordinal);
+        var victim = silos.OrderBy(holdsRun).ThenByDescending(stageGrains).First();
         Assert.True(stageGrains(victim) > 0, "no silo lists a stage grain of the run");
         return victim;
     }
