@@ -29,6 +29,7 @@ public sealed class TrainingRunGrain(
     private readonly Queue<(long Step, IReadOnlyList<TraceSpan> Spans)> _trace = new();
     private Task? _loop;
     private CancellationTokenSource? _stopping;
+    private bool _deactivating;
     private double? _tokensPerSecond;
 
     private string RunId => this.GetPrimaryKeyString();
@@ -107,6 +108,22 @@ public sealed class TrainingRunGrain(
         return parameters;
     }
 
+    /// <summary>
+    /// Orleans can deactivate this activation while its loop runs: on a silo's shutdown, or when the silo that held its
+    /// directory entry dies (seen in the real-process failover test). The supervisor then starts a new activation, which
+    /// resumes from the checkpoint; this loop must stop driving the stages, and must not record the run as stopped.
+    /// </summary>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _deactivating = true;
+        if (_stopping is { } stopping)
+        {
+            await stopping.CancelAsync();
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
     private void StartLoop(bool resume)
     {
         _stopping = new CancellationTokenSource();
@@ -170,8 +187,15 @@ public sealed class TrainingRunGrain(
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            state.State.Phase = RunPhase.Stopped;
-            await state.WriteStateAsync();
+            if (!_deactivating)
+            {
+                state.State.Phase = RunPhase.Stopped;
+                await state.WriteStateAsync();
+            }
+        }
+        catch (Exception e) when (_deactivating)
+        {
+            logger.LogInformation("Run {Run}'s loop ended with its deactivated activation ({Error}); a new one resumes it", RunId, e.Message);
         }
         catch (Exception e)
         {
@@ -199,6 +223,7 @@ public sealed class TrainingRunGrain(
         var coefficient = GradientClipping.Coefficient(norm, spec.GradClip);
         var options = TrainingSpecs.Reference(spec);
         var rate = options.Schedule.At(step);
+        _stopping?.Token.ThrowIfCancellationRequested(); // a deactivated activation must not update the weights
         var updates = await AllOrFirstFailure(stages.Select(s => s.Grain.ApplyUpdateAsync(step, coefficient, rate)));
         double? validation = null;
         if (spec.EvalInterval > 0 && ((step + 1) % spec.EvalInterval == 0 || step + 1 == spec.Steps))
