@@ -8,12 +8,12 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|all]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|all]
 ///        [--steps N] [--threads N] [--corpus PATH]
 /// </summary>
 internal static class BenchmarkApp
 {
-    public static Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(string[] args)
     {
         var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "throughput";
         var steps = IntOption(args, "--steps");
@@ -32,6 +32,9 @@ internal static class BenchmarkApp
             case "shakespeare":
                 Shakespeare(results, threads, corpus, steps);
                 break;
+            case "distributed":
+                await DistributedBenchmark.RunAsync(results, steps ?? 30);
+                break;
             case "profile":
                 Profile(threads, steps ?? 400);
                 break;
@@ -41,8 +44,8 @@ internal static class BenchmarkApp
                 Shakespeare(results, threads, corpus, steps);
                 break;
             default:
-                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, all.");
-                return Task.FromResult(2);
+                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, all.");
+                return 2;
         }
 
         Console.WriteLine();
@@ -52,7 +55,7 @@ internal static class BenchmarkApp
             Console.WriteLine($"{name,-12} {figure,-52} {value}");
         }
 
-        return Task.FromResult(0);
+        return 0;
     }
 
     /// <summary>

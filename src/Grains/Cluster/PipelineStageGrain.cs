@@ -12,6 +12,7 @@ namespace InsideLLMs.Distributed.Grains.Cluster;
 /// One stage of one replica. Coordinates only: the maths runs in a <see cref="StageWorker"/> on the silo's compute
 /// threads; activations, gradients and all-reduce chunks arrive as messages through interleaving Receive calls.
 /// </summary>
+[StagePlacement] // one stage per silo in turn: see StagePlacement
 public sealed class PipelineStageGrain(
     [PersistentState("stage", TrainingStorage.ProviderName)] IPersistentState<StageCheckpointState> state,
     ComputeScheduler compute,

@@ -29,6 +29,7 @@ public sealed class TrainingRunGrain(
     private readonly Queue<(long Step, IReadOnlyList<TraceSpan> Spans)> _trace = new();
     private Task? _loop;
     private CancellationTokenSource? _stopping;
+    private bool _deactivating;
     private double? _tokensPerSecond;
 
     private string RunId => this.GetPrimaryKeyString();
@@ -107,6 +108,22 @@ public sealed class TrainingRunGrain(
         return parameters;
     }
 
+    /// <summary>
+    /// Orleans can deactivate this activation while its loop runs: on a silo's shutdown, or when the silo that held its
+    /// directory entry dies (seen in the real-process failover test). The supervisor then starts a new activation, which
+    /// resumes from the checkpoint; this loop must stop driving the stages, and must not record the run as stopped.
+    /// </summary>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _deactivating = true;
+        if (_stopping is { } stopping)
+        {
+            await stopping.CancelAsync();
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
     private void StartLoop(bool resume)
     {
         _stopping = new CancellationTokenSource();
@@ -135,9 +152,17 @@ public sealed class TrainingRunGrain(
             {
                 stopping.ThrowIfCancellationRequested();
                 StepMetrics metrics;
+                var checkpoint = spec.CheckpointInterval > 0 && ((step + 1) % spec.CheckpointInterval == 0 || step + 1 == spec.Steps);
                 try
                 {
                     metrics = await RunStepAsync(spec, step);
+                    if (checkpoint)
+                    {
+                        // Inside the try: a stage lost while saving rolls back like one lost mid-step (every stage still
+                        // holds the last consistent checkpoint as Current or Previous). Outside it, a silo killed during a
+                        // save failed the whole run (found by the real-process failover test).
+                        await ForEachStage(spec, grain => grain.SaveCheckpointAsync(step + 1));
+                    }
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
@@ -149,9 +174,8 @@ public sealed class TrainingRunGrain(
                 step++;
                 state.State.Step = step;
                 Remember(metrics);
-                if (spec.CheckpointInterval > 0 && (step % spec.CheckpointInterval == 0 || step == spec.Steps))
+                if (checkpoint)
                 {
-                    await ForEachStage(spec, grain => grain.SaveCheckpointAsync(step));
                     state.State.LastCheckpointStep = step; // only now: every stage holds this step
                     await state.WriteStateAsync();
                 }
@@ -163,8 +187,15 @@ public sealed class TrainingRunGrain(
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            state.State.Phase = RunPhase.Stopped;
-            await state.WriteStateAsync();
+            if (!_deactivating)
+            {
+                state.State.Phase = RunPhase.Stopped;
+                await state.WriteStateAsync();
+            }
+        }
+        catch (Exception e) when (_deactivating)
+        {
+            logger.LogInformation("Run {Run}'s loop ended with its deactivated activation ({Error}); a new one resumes it", RunId, e.Message);
         }
         catch (Exception e)
         {
@@ -185,14 +216,15 @@ public sealed class TrainingRunGrain(
     {
         var started = Stopwatch.GetTimestamp();
         var stages = Stages(spec).ToArray();
-        var reports = await Task.WhenAll(stages.Select(s => s.Grain.RunStepAsync(step)));
-        var reduces = await Task.WhenAll(stages.Select(s => s.Grain.ReduceGradientsAsync(step)));
+        var reports = await AllOrFirstFailure(stages.Select(s => s.Grain.RunStepAsync(step)));
+        var reduces = await AllOrFirstFailure(stages.Select(s => s.Grain.ReduceGradientsAsync(step)));
         // After the all-reduce every replica holds the same gradient: the norm is replica 0's stages, tied matrix once.
         var norm = Math.Sqrt(reduces.Where(r => r.Replica == 0).Sum(r => r.GradientSumOfSquares));
         var coefficient = GradientClipping.Coefficient(norm, spec.GradClip);
         var options = TrainingSpecs.Reference(spec);
         var rate = options.Schedule.At(step);
-        var updates = await Task.WhenAll(stages.Select(s => s.Grain.ApplyUpdateAsync(step, coefficient, rate)));
+        _stopping?.Token.ThrowIfCancellationRequested(); // a deactivated activation must not update the weights
+        var updates = await AllOrFirstFailure(stages.Select(s => s.Grain.ApplyUpdateAsync(step, coefficient, rate)));
         double? validation = null;
         if (spec.EvalInterval > 0 && ((step + 1) % spec.EvalInterval == 0 || step + 1 == spec.Steps))
         {
@@ -218,7 +250,9 @@ public sealed class TrainingRunGrain(
             TiedGradientBytes: reduces.Sum(r => r.TiedBytesSent),
             StageBubbleFractions: bubbles,
             CompletedAt: DateTimeOffset.UtcNow,
-            PeakStashedActivations: [.. reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations))]);
+            // An array, not a collection expression: Redis storage writes the history as JSON with type names, and the
+            // compiler's hidden <>z__ReadOnlyList type cannot be read back, so the run could not reactivate after a failover.
+            PeakStashedActivations: reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations)).ToArray());
         _trace.Enqueue((step + 1, spans));
         while (_trace.Count > TraceSteps)
         {
@@ -273,6 +307,26 @@ public sealed class TrainingRunGrain(
         meter.RecordRecovery(RunId);
         await state.WriteStateAsync();
         return resumeFrom;
+    }
+
+    /// <summary>
+    /// Task.WhenAll that throws at the first failure instead of after the last call. When a silo dies, the stages that
+    /// survive wait for its messages (up to their 2-minute message timeout); waiting for them before rolling back
+    /// stalled the recovery that long. The rollback's InitializeAsync ends their waits.
+    /// </summary>
+    private static async Task<T[]> AllOrFirstFailure<T>(IEnumerable<Task<T>> calls)
+    {
+        var pending = calls.ToList();
+        var all = Task.WhenAll(pending);
+        _ = all.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default); // observed
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending);
+            await done; // rethrows the first failure
+            pending.Remove(done);
+        }
+
+        return await all;
     }
 
     private async Task InitializeAllAsync(TrainingRunSpec spec, long? restoreStep)

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using InsideLLMs.Distributed.Grains.Cluster;
+using Orleans.Hosting;
 
 namespace InsideLLMs.Distributed.Grains.Hosting;
 
@@ -19,6 +21,11 @@ public static class GrainServiceExtensions
         services.TryAddSingleton<DatasetCache>();
         services.TryAddSingleton<TrainingMetrics>();
         services.TryAddSingleton<ITrainingEventPublisher, NoTrainingEventPublisher>();
+        if (!services.Any(d => d.ServiceType == typeof(StagePlacementDirector)))
+        {
+            services.AddPlacementDirector<StagePlacement, StagePlacementDirector>();
+        }
+
         return services;
     }
 }

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Text;
+
+namespace InsideLLMs.Distributed.Tests.Processes;
+
+/// <summary>
+/// The built silo as its own OS process (<c>dotnet InsideLLMs.Distributed.Silo.dll --instance N</c>), configured by
+/// environment variables, its console captured to a log file for failure messages. <see cref="Kill"/> is SIGKILL:
+/// nothing in the silo gets to say goodbye, as when a machine dies.
+/// </summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    // SiloSettings' ports for --instance N (the silo project is not referenced by this assembly).
+    private const int FirstSiloPort = 11111;
+    private const int FirstGatewayPort = 30000;
+    private const int FirstWebPort = 5080;
+
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+    private readonly Lock _logLock = new();
+
+    private SiloProcess(int instance, Process process, string logPath, StreamWriter log)
+    {
+        Instance = instance;
+        _process = process;
+        LogPath = logPath;
+        _log = log;
+    }
+
+    public int Instance { get; }
+
+    public int SiloPort => FirstSiloPort + Instance;
+
+    public int GatewayPort => FirstGatewayPort + Instance;
+
+    public Uri WebAddress => new($"http://127.0.0.1:{FirstWebPort + Instance}/");
+
+    public string LogPath { get; }
+
+    public int ProcessId => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>The silo, gateway and web ports <c>--instance N</c> listens on.</summary>
+    public static int[] PortsOf(int instance) => [FirstSiloPort + instance, FirstGatewayPort + instance, FirstWebPort + instance];
+
+    /// <summary>
+    /// Starts instance <paramref name="instance"/> with <paramref name="configuration"/> (keys as in appsettings,
+    /// e.g. <c>Orleans:Clustering</c>) and waits until its <c>/health</c> answers.
+    /// </summary>
+    public static async Task<SiloProcess> StartAsync(
+        string siloAssembly, int instance, IReadOnlyDictionary<string, string> configuration, string logDirectory, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(siloAssembly)!, // the content root: appsettings.json is there
+        };
+        start.ArgumentList.Add(siloAssembly);
+        start.ArgumentList.Add("--instance");
+        start.ArgumentList.Add(instance.ToString(CultureInfo.InvariantCulture));
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in configuration)
+        {
+            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+
+        Directory.CreateDirectory(logDirectory);
+        var logPath = Path.Combine(logDirectory, $"silo-{instance}.log");
+        var log = new StreamWriter(logPath, append: false, Encoding.UTF8) { AutoFlush = true };
+        var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start dotnet.");
+        var silo = new SiloProcess(instance, process, logPath, log);
+        process.OutputDataReceived += (_, e) => silo.Write(e.Data);
+        process.ErrorDataReceived += (_, e) => silo.Write(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        try
+        {
+            await silo.WaitHealthyAsync(timeout);
+        }
+        catch
+        {
+            await silo.DisposeAsync();
+            throw;
+        }
+
+        return silo;
+    }
+
+    /// <summary>SIGKILL of the process (and anything it started), then waits until the kernel has reaped it.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    /// <summary>The last <paramref name="lines"/> lines of the silo's console, for failure messages.</summary>
+    public string Tail(int lines = 60)
+    {
+        lock (_logLock)
+        {
+            _log.Flush();
+        }
+
+        using var reader = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        var text = new StreamReader(reader).ReadToEnd().Split('\n');
+        return $"--- silo {Instance} ({LogPath}), last {lines} lines ---\n" + string.Join('\n', text.TakeLast(lines));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+        lock (_logLock)
+        {
+            _log.Dispose();
+        }
+    }
+
+    private void Write(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_logLock)
+        {
+            try
+            {
+                _log.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+                // the last lines of a killed process may arrive after disposal
+            }
+        }
+    }
+
+    private async Task WaitHealthyAsync(TimeSpan timeout)
+    {
+        using var http = new HttpClient { BaseAddress = WebAddress, Timeout = TimeSpan.FromSeconds(2) };
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"Silo {Instance} exited with code {_process.ExitCode} before it was healthy.\n{Tail()}");
+            }
+
+            try
+            {
+                using var response = await http.GetAsync(new Uri("health", UriKind.Relative));
+                if (response.IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // not listening yet
+            }
+            catch (TaskCanceledException)
+            {
+                // starting slowly
+            }
+
+            if (waited.Elapsed > timeout)
+            {
+                throw new TimeoutException($"Silo {Instance} did not answer {WebAddress}health within {timeout.TotalSeconds:F0} s.\n{Tail()}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}
