@@ -25,14 +25,6 @@ public static class SiloExtensions
 
         var settings = SiloSettings.From(builder.Configuration);
         builder.Services.AddSingleton(settings);
-
-        // Orleans reads the "Orleans:Clustering" section itself (its configuration-based providers expect
-        // Orleans:Clustering:ProviderType) and refuses our one-word choice at start-up: "Could not find Clustering
-        // provider named 'Default'". SiloSettings has read it; hiding the value leaves the choice to ConfigureInsideLlms.
-        if (builder.Configuration["Orleans:Clustering"] is not null)
-        {
-            builder.Configuration.AddInMemoryCollection([new KeyValuePair<string, string?>("Orleans:Clustering", null)]);
-        }
         if (settings.WebUrl is not null)
         {
             builder.WebHost.UseUrls(settings.WebUrl);

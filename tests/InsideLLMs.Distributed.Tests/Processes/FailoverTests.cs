@@ -43,8 +43,8 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
         var siloAssembly = RepositoryPaths.SiloAssembly(typeof(FailoverTests).Assembly);
         var configuration = new Dictionary<string, string>
         {
-            ["Orleans:Clustering"] = "redis",
-            ["Orleans:Storage"] = "redis",
+            ["Silo:Clustering"] = "redis",
+            ["Silo:Storage"] = "redis",
             ["Redis:ConnectionString"] = redis.ConnectionString,
             ["Orleans:ClusterId"] = clusterId,
             ["Compute:Workers"] = "1",

@@ -48,7 +48,7 @@ public sealed class SiloProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts instance <paramref name="instance"/> with <paramref name="configuration"/> (keys as in appsettings,
-    /// e.g. <c>Orleans:Clustering</c>) and waits until its <c>/health</c> answers.
+    /// e.g. <c>Silo:Clustering</c>) and waits until its <c>/health</c> answers.
     /// </summary>
     public static async Task<SiloProcess> StartAsync(
         string siloAssembly, int instance, IReadOnlyDictionary<string, string> configuration, string logDirectory, TimeSpan timeout)
