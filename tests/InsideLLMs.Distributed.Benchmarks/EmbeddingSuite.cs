@@ -80,7 +80,7 @@ internal static class EmbeddingSuite
         var c = CultureInfo.InvariantCulture;
         svg.Append(c, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"11\">\n");
         svg.Append(c, $"<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        svg.Append(c, $"<text x=\"{margin}\" y=\"22\" font-size=\"14\">Token embeddings after {steps} steps on the synthetic corpus (PCA, {projection.ExplainedVariance:P0} of variance); nearest-neighbour category purity {purity:F2}</text>\n");
+        svg.Append(c, $"<text x=\"{margin}\" y=\"22\" font-size=\"14\">Synthetic corpus, {steps} steps: token embeddings by PCA ({projection.ExplainedVariance:P0} of variance), neighbour purity {purity:F2}</text>\n");
         foreach (var point in projection.Points)
         {
             var colour = Palette[Array.IndexOf(groups, categories[point.ModelId]) % Palette.Length];
