@@ -1,5 +1,6 @@
 using InsideLLMs.Distributed.Client.Cli;
 using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Cluster;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Model;
 using InsideLLMs.Distributed.Grains.Tokenization;
@@ -71,44 +72,12 @@ internal sealed record RunSpecRequest(
         return spec;
     }
 
+    /// <summary>The silo's own checks, run here first so a bad option fails before connecting.</summary>
     private static void Check(TrainingRunSpec spec)
     {
-        if (spec.Stages < 1)
-        {
-            throw new CliUsageException($"--stages must be at least 1; got {spec.Stages}.");
-        }
-
-        if (spec.Replicas < 1)
-        {
-            throw new CliUsageException($"--replicas must be at least 1; got {spec.Replicas}.");
-        }
-
-        if (spec.MicroBatches < 1)
-        {
-            throw new CliUsageException($"--micro-batches must be at least 1; got {spec.MicroBatches}.");
-        }
-
-        if (!Schedules.Contains(spec.Schedule))
-        {
-            throw new CliUsageException($"Unknown schedule '{spec.Schedule}'. Schedules: {string.Join(", ", Schedules)}.");
-        }
-
-        if (spec.CheckpointInterval < 0 || spec.EvalInterval < 0)
-        {
-            throw new CliUsageException("--checkpoint-interval and --eval-interval must be 0 (never) or more.");
-        }
-
-        if (!TokenEncodings.Names.Contains(spec.Encoding))
-        {
-            throw new CliUsageException($"Unknown encoding '{spec.Encoding}'. Known encodings: {string.Join(", ", TokenEncodings.Names)}.");
-        }
-
         try
         {
-            // The vocabulary comes from the corpus on the silo; 3 (end, unknown, one token) is the least any has.
-            var model = TrainingSpecs.Model(spec, vocabularySize: 3).Validate();
-            StageSpec.Partition(model, spec.Stages);
-            TrainingSpecs.Reference(spec).Validate();
+            RunLayout.ValidateShape(spec);
         }
         catch (ArgumentException e)
         {

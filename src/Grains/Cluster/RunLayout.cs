@@ -24,9 +24,19 @@ public static class RunLayout
 
     /// <summary>
     /// Throws <see cref="ArgumentException"/> naming the first problem: an impossible split, a bad shape or
-    /// hyper-parameter, or a corpus that cannot be read. Nothing is created before this passes.
+    /// hyper-parameter, or a corpus file this silo cannot find. Nothing is created before this passes.
     /// </summary>
     public static void Validate(TrainingRunSpec spec)
+    {
+        ValidateShape(spec);
+        if (spec.Corpus != TrainingPreset.SyntheticCorpusName && !File.Exists(spec.Corpus))
+        {
+            throw new ArgumentException($"The corpus file '{spec.Corpus}' does not exist on this silo.");
+        }
+    }
+
+    /// <summary>Everything <see cref="Validate"/> checks except the corpus file, which only a silo can look for.</summary>
+    public static void ValidateShape(TrainingRunSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (spec.Replicas < 1)
@@ -59,11 +69,6 @@ public static class RunLayout
         if (spec.CheckpointInterval < 0 || spec.EvalInterval < 0)
         {
             throw new ArgumentException("Checkpoint and evaluation intervals cannot be negative.");
-        }
-
-        if (spec.Corpus != TrainingPreset.SyntheticCorpusName && !File.Exists(spec.Corpus))
-        {
-            throw new ArgumentException($"The corpus file '{spec.Corpus}' does not exist on this silo.");
         }
     }
 

@@ -29,10 +29,10 @@ public sealed class ClusterVerbTests
     }
 
     [Theory]
-    [InlineData("--stages", "0", "--stages must be at least 1")]
-    [InlineData("--replicas", "0", "--replicas must be at least 1")]
-    [InlineData("--micro-batches", "0", "--micro-batches must be at least 1")]
-    [InlineData("--schedule", "zigzag", "Unknown schedule 'zigzag'")]
+    [InlineData("--stages", "0", "A pipeline needs at least one stage; got 0")]
+    [InlineData("--replicas", "0", "at least one data-parallel replica; got 0")]
+    [InlineData("--micro-batches", "0", "at least one micro-batch per step; got 0")]
+    [InlineData("--schedule", "zigzag", "Unknown pipeline schedule 'zigzag'")]
     [InlineData("--stages", "5", "Cannot cut 4 layers into 5 pipeline stages")]
     [InlineData("--heads", "3", "not divisible by 3 heads")]
     [InlineData("--encoding", "nope", "Unknown encoding 'nope'")]
