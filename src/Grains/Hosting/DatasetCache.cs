@@ -19,7 +19,8 @@ public sealed class DatasetCache
     {
         ArgumentNullException.ThrowIfNull(spec);
         var key = $"{spec.Corpus}|{spec.Encoding}|{spec.Context}|{spec.Seed}";
-        var lazy = _datasets.GetOrAdd(key, _ => new Lazy<TokenDataset>(() => Build(spec)));
+        var lazy = _datasets.GetOrAdd(key, _ => new Lazy<TokenDataset>(
+            () => TrainingPreset.LoadDataset(spec.Corpus, spec.Encoding, spec.Context, spec.Seed)));
         try
         {
             return lazy.Value;
@@ -29,14 +30,6 @@ public sealed class DatasetCache
             _datasets.TryRemove(key, out _); // a bad corpus must not stay cached as a failure
             throw;
         }
-    }
-
-    private static TokenDataset Build(TrainingRunSpec spec)
-    {
-        var encoding = TokenEncodings.Get(spec.Encoding);
-        return spec.Corpus == TrainingPreset.SyntheticCorpusName
-            ? TokenDataset.Synthetic(new SyntheticCorpus(spec.Seed), encoding, spec.Context)
-            : TokenDataset.Text(TextCorpus.FromFile(spec.Corpus), encoding, spec.Context);
     }
 }
 

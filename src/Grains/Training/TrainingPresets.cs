@@ -14,11 +14,17 @@ public sealed record TrainingPreset(string Name, string Description, string Corp
     /// <summary>Builds the dataset and fills in the model's vocabulary size from it.</summary>
     public (TokenDataset Data, GptConfig Model) Load()
     {
-        var encoding = TokenEncodings.Get(Encoding);
-        var data = Corpus == SyntheticCorpusName
-            ? TokenDataset.Synthetic(new SyntheticCorpus(Training.Seed), encoding, Model.BlockSize)
-            : TokenDataset.Text(TextCorpus.FromFile(Corpus), encoding, Model.BlockSize);
+        var data = LoadDataset(Corpus, Encoding, Model.BlockSize, Training.Seed);
         return (data, Model with { VocabularySize = data.Vocabulary.Count });
+    }
+
+    /// <summary>The synthetic grammar's dataset (seeded) or a text file's, tokenized with the named encoding.</summary>
+    public static TokenDataset LoadDataset(string corpus, string encodingName, int blockSize, long seed)
+    {
+        var encoding = TokenEncodings.Get(encodingName);
+        return corpus == SyntheticCorpusName
+            ? TokenDataset.Synthetic(new SyntheticCorpus(seed), encoding, blockSize)
+            : TokenDataset.Text(TextCorpus.FromFile(corpus), encoding, blockSize);
     }
 }
 
