@@ -200,6 +200,9 @@ public sealed class PipelineStageGrain(
         double computeSeconds = 0, bubbleSeconds = 0, messagingSeconds = 0, lossSum = 0;
         long activationBytes = 0, gradientBytes = 0;
         var peakStash = 0;
+        // Sends are not awaited one by one: the next operation computes while a message is on its way (the receiver only
+        // files it in its mailbox). Whatever is still in flight at the end is waited for and counted as messaging.
+        var sends = new List<Task>();
         _activations.Forget(key => key.Step < step);
         _gradients.Forget(key => key.Step < step);
         await compute.RunAsync(worker.BeginStep);
@@ -243,11 +246,10 @@ public sealed class PipelineStageGrain(
                 else
                 {
                     var sendStarted = Now();
-                    await Next(assignment).ReceiveActivationAsync(new ActivationMessage(step, micro, new TensorMessage(output!, outputShape!), sendStarted));
-                    var sendEnded = Now();
-                    messagingSeconds += (sendEnded - sendStarted) / 1e6;
+                    sends.Add(SendAsync(
+                        Next(assignment).ReceiveActivationAsync(new ActivationMessage(step, micro, new TensorMessage(output!, outputShape!), sendStarted)),
+                        step, micro, sendStarted, trace));
                     activationBytes += output!.Length;
-                    trace.Add(Span(TraceOps.Send, step, micro, sendStarted, sendEnded));
                 }
             }
             else
@@ -268,18 +270,40 @@ public sealed class PipelineStageGrain(
                 if (!stage.IsFirst)
                 {
                     var sendStarted = Now();
-                    await Previous(assignment).ReceiveGradientAsync(new GradientMessage(step, micro, new TensorMessage(inputGradient!, inputShape!), sendStarted));
-                    var sendEnded = Now();
-                    messagingSeconds += (sendEnded - sendStarted) / 1e6;
+                    sends.Add(SendAsync(
+                        Previous(assignment).ReceiveGradientAsync(new GradientMessage(step, micro, new TensorMessage(inputGradient!, inputShape!), sendStarted)),
+                        step, micro, sendStarted, trace));
                     gradientBytes += inputGradient!.Length;
-                    trace.Add(Span(TraceOps.Send, step, micro, sendStarted, sendEnded));
                 }
             }
         }
 
+        var drainStarted = Now();
+        await Task.WhenAll(sends);
+        messagingSeconds += (Now() - drainStarted) / 1e6;
         return new StageStepReport(
             stage.Index, assignment.Replica, SiloName, lossSum, computeSeconds, bubbleSeconds, activationBytes, gradientBytes,
             peakStash, trace, messagingSeconds);
+    }
+
+    /// <summary>
+    /// Records a send's span when it completes. A send that fails ends this stage's waits at once: the peer will never
+    /// answer a message it did not get, and the run's rollback should not wait for the message timeout.
+    /// </summary>
+    private async Task SendAsync(Task call, long step, int micro, long started, List<TraceSpan> trace)
+    {
+        try
+        {
+            await call;
+            trace.Add(Span(TraceOps.Send, step, micro, started, Now()));
+        }
+        catch (Exception e)
+        {
+            var reason = $"sending step {step} micro-batch {micro} failed: {e.Message}";
+            _activations.Reset(reason);
+            _gradients.Reset(reason);
+            throw;
+        }
     }
 
     private async Task<StageReduceReport> ReduceCoreAsync(long step)
