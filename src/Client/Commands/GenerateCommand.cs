@@ -31,11 +31,6 @@ internal static class GenerateCommand
             await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
             var session = InferenceNames.SessionKey(version, Guid.NewGuid().ToString("N"));
             var tokens = new List<GeneratedTokenInfo>();
-            if (!cli.Json)
-            {
-                cli.Console.MarkupLine($"[bold]{Markup.Escape(request.Prompt)}[/]");
-            }
-
             try
             {
                 await foreach (var token in connection.Client.GetGrain<IGenerationGrain>(session).GenerateAsync(request).WithCancellation(cancellationToken))
@@ -43,6 +38,11 @@ internal static class GenerateCommand
                     tokens.Add(token);
                     if (!cli.Json)
                     {
+                        if (token.Index == 0)
+                        {
+                            cli.Console.MarkupLine($"[bold]{Markup.Escape(request.Prompt)}[/]"); // only now: bad input shows just its error
+                        }
+
                         var alternatives = string.Join("  ", token.Alternatives.Take(3).Select(a => string.Create(CultureInfo.InvariantCulture, $"{Quote(a.Text)} {a.Probability:P1}")));
                         cli.Console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
                             $"{token.Index,4} {Markup.Escape(Quote(token.Text)),-16} p={token.Probability:P1}  [grey]{Markup.Escape(alternatives)}[/]"));

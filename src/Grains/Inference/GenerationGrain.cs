@@ -1,9 +1,6 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
-using System.Text;
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Grains.Distributed;
-using InsideLLMs.Distributed.Grains.Tokenization;
 using InsideLLMs.Distributed.Grains.Training;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
@@ -24,7 +21,7 @@ public sealed class GenerationGrain : Grain, IGenerationGrain
         var (versionName, session) = separator < 0 ? (key, Guid.NewGuid().ToString("N")) : (key[..separator], key[(separator + 1)..]);
         var version = GrainFactory.GetGrain<IModelVersionGrain>(versionName);
         var info = await version.GetInfoAsync();
-        var vocabulary = ReadVocabulary(await version.GetVocabularyAsync());
+        var vocabulary = InferenceModels.ReadVocabulary(await version.GetVocabularyAsync());
         var options = GenerationRules.Options(request, info.VocabularySize);
         var prompt = GenerationRules.Prompt(vocabulary, request.Prompt, info.Spec.Context);
         var stop = string.IsNullOrEmpty(request.Stop) ? null : request.Stop;
@@ -61,9 +58,4 @@ public sealed class GenerationGrain : Grain, IGenerationGrain
 
     private static float[] Floats(byte[] data) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(data).ToArray();
 
-    private static ModelVocabulary ReadVocabulary(byte[] bytes)
-    {
-        using var reader = new BinaryReader(new MemoryStream(bytes), Encoding.UTF8);
-        return ModelVocabulary.Read(reader);
-    }
 }

@@ -1,5 +1,6 @@
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Model;
+using InsideLLMs.Distributed.Grains.Tokenization;
 using InsideLLMs.Distributed.Grains.Training;
 using static TorchSharp.torch;
 
@@ -74,5 +75,13 @@ public static class InferenceModels
     {
         ArgumentNullException.ThrowIfNull(model);
         return model.parameters().Sum(p => p.numel());
+    }
+
+    /// <summary>A vocabulary from the bytes a version stores (<see cref="ModelVocabulary.Write"/>).</summary>
+    public static ModelVocabulary ReadVocabulary(byte[] bytes)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        using var reader = new BinaryReader(new MemoryStream(bytes), System.Text.Encoding.UTF8);
+        return ModelVocabulary.Read(reader);
     }
 }

@@ -1,4 +1,3 @@
-using System.Text;
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Data;
@@ -102,7 +101,7 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
             var info = await version.GetInfoAsync();
             (spec, revision, step) = (info.Spec, info.Revision, info.Step);
             parameters = version.GetParametersAsync;
-            vocabulary = async () => ReadVocabulary(await version.GetVocabularyAsync());
+            vocabulary = async () => InferenceModels.ReadVocabulary(await version.GetVocabularyAsync());
         }
 
         if (_inspector is not null && _loaded == (spec.Corpus, revision))
@@ -125,11 +124,6 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
         return _inspector;
     }
 
-    private static ModelVocabulary ReadVocabulary(byte[] bytes)
-    {
-        using var reader = new BinaryReader(new MemoryStream(bytes), Encoding.UTF8);
-        return ModelVocabulary.Read(reader);
-    }
 
     public void Dispose() => _inspector?.Dispose();
 }
