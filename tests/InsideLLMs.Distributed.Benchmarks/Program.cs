@@ -1,3 +1,8 @@
 using InsideLLMs.Distributed.Benchmarks;
 
-return args.FirstOrDefault() == "embeddings" ? EmbeddingSuite.Run(args) : await BenchmarkApp.RunAsync(args);
+return args.FirstOrDefault() switch
+{
+    "embeddings" => EmbeddingSuite.Run(args),
+    "generation" => await GenerationSuite.RunAsync(args),
+    _ => await BenchmarkApp.RunAsync(args),
+};

@@ -15,6 +15,9 @@ internal static class CliApp
             TokenizeCommand.Create(),
             TrainCommand.Create(),
             ClusterCommand.Create(),
+            VersionsCommand.Create(),
+            GenerateCommand.Create(),
+            InspectCommand.Create(),
         };
         return root;
     }

@@ -90,6 +90,7 @@ public static class SiloExtensions
         app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
         app.MapTrainingApi();
         app.MapClusterApi();
+        app.MapInferenceApi();
         return app;
     }
 

@@ -1,0 +1,33 @@
+namespace InsideLLMs.Distributed.Contracts.Inference;
+
+/// <summary>
+/// The walkthrough's numbers from real weights (key: a version name, or <c>live:{runId}</c> for the run's latest
+/// parameters). The whole model runs in this grain's process, on the silo's compute threads.
+/// </summary>
+/// <remarks>Every method throws <see cref="ArgumentException"/> naming the bad input (empty or too long prompt, layer, head, token).</remarks>
+public interface IInspectorGrain : IGrainWithStringKey
+{
+    /// <summary>Pieces with UTF-8 byte ranges, encoding IDs and model IDs.</summary>
+    Task<TokenizedText> TokenizeAsync(string text);
+
+    /// <summary>PCA of the token embedding table over the lexicon's tokens, each with its category.</summary>
+    Task<EmbeddingView> EmbeddingsAsync();
+
+    /// <summary>The <paramref name="count"/> tokens nearest to <paramref name="token"/> (one token's text) by cosine.</summary>
+    Task<IReadOnlyList<NeighbourInfo>> NeighboursAsync(string token, int count);
+
+    /// <summary>Every layer's and head's T x T attention weights for the prompt.</summary>
+    Task<AttentionView> AttentionAsync(string prompt);
+
+    /// <summary>Section 07 for one layer, head and token: q, k, v, scores, mask, weights, output.</summary>
+    Task<QkvView> QkvAsync(string prompt, int layer, int head, int token);
+
+    /// <summary>The next-token distribution after the prompt, before and after temperature / top-k / top-p.</summary>
+    Task<NextTokenView> NextTokenAsync(GenerationRequest request, int top);
+
+    /// <summary>The logit lens at <paramref name="position"/> (default: the last token).</summary>
+    Task<LensView> LensAsync(string prompt, int? position, int top);
+
+    /// <summary>Stages and layers, parameter counts and the silo hosting each inference stage grain (versions only).</summary>
+    Task<ArchitectureView> ArchitectureAsync();
+}

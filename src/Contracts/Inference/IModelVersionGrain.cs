@@ -1,0 +1,27 @@
+using InsideLLMs.Distributed.Contracts.Training;
+
+namespace InsideLLMs.Distributed.Contracts.Inference;
+
+/// <summary>
+/// A named, published copy of a run's weights (key: the version name, e.g. <c>base</c>): its parameters, spec,
+/// vocabulary and the run's metrics at the moment of publishing, in grain storage. Publishing again replaces it
+/// (a new <see cref="ModelVersionInfo.Revision"/>; inference stages reload).
+/// </summary>
+public interface IModelVersionGrain : IGrainWithStringKey
+{
+    /// <summary>Copies the run's current parameters. <paramref name="stages"/>: inference pipeline stages (default 2, or 1 for a one-layer model).</summary>
+    /// <exception cref="ArgumentException">The name is not a valid version name, the run never started, or the stage count does not fit the layers.</exception>
+    Task<ModelVersionInfo> PublishAsync(string runId, int? stages = null);
+
+    /// <exception cref="ArgumentException">Nothing was published under this name.</exception>
+    Task<ModelVersionInfo> GetInfoAsync();
+
+    /// <summary>The model vocabulary (<c>ModelVocabulary.Write</c> bytes): model IDs to encoding IDs.</summary>
+    Task<byte[]> GetVocabularyAsync();
+
+    /// <summary>Every parameter by name (the tied matrix once, as wte.weight).</summary>
+    Task<IReadOnlyList<NamedTensor>> GetParametersAsync();
+
+    /// <summary>The parameters one inference stage holds; a last stage without the embedding gets wte.weight as lm_head.weight.</summary>
+    Task<IReadOnlyList<NamedTensor>> GetStageParametersAsync(int stage);
+}

@@ -1,0 +1,222 @@
+using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Grains.Data;
+using InsideLLMs.Distributed.Grains.Inspection;
+using InsideLLMs.Distributed.Grains.Model;
+using InsideLLMs.Distributed.Grains.Sampling;
+using InsideLLMs.Distributed.Grains.Tokenization;
+using static TorchSharp.torch;
+
+namespace InsideLLMs.Distributed.Grains.Inference;
+
+/// <summary>
+/// The inspection views over a whole model in this process: tokens, embeddings, attention, Q/K/V, the next-token
+/// distribution and the logit lens. Synchronous and not thread-safe: the inspector grain calls it from one compute thread at a time.
+/// </summary>
+public sealed class ModelInspector : IDisposable
+{
+    /// <summary>The walkthrough's groups: singular and plural animals are one group, as are the two name lists and the two verb lists.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Groups = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["animal"] = "animals", ["animals"] = "animals", ["place"] = "places", ["motion verb"] = "verbs", ["object verb"] = "verbs",
+        ["emotion"] = "emotions", ["object"] = "objects", ["colour"] = "colours", ["female name"] = "names", ["male name"] = "names",
+    };
+
+    private readonly Dictionary<int, LexiconWord> _lexicon = [];
+
+    /// <param name="lexicon">The synthetic corpus's lexicon, when the model was trained on it: tokens get categories.</param>
+    public ModelInspector(GptStage model, ModelVocabulary vocabulary, long step, SyntheticLexicon? lexicon)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        if (!model.Stage.IsFirst || !model.Stage.IsLast)
+        {
+            throw new ArgumentException("Inspection needs the whole model, not a pipeline stage.", nameof(model));
+        }
+
+        Model = model;
+        Vocabulary = vocabulary;
+        Step = step;
+        foreach (var word in lexicon?.Words ?? [])
+        {
+            var ids = vocabulary.EncodeText(" " + word.Word);
+            if (ids.Length == 1 && ids[0] != ModelVocabulary.Unknown)
+            {
+                _lexicon.TryAdd(ids[0], word);
+            }
+        }
+    }
+
+    public GptStage Model { get; }
+
+    public ModelVocabulary Vocabulary { get; }
+
+    public long Step { get; }
+
+    private GptConfig Config => Model.Config;
+
+    public TokenizedText Tokenize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return new TokenizedText(Vocabulary.Encoding.Name, Pieces(text));
+    }
+
+    public EmbeddingView Embeddings()
+    {
+        var table = Model.TokenEmbedding!;
+        var rows = _lexicon.Count >= 2 ? _lexicon.Keys.Order().ToArray() : Enumerable.Range(0, Config.VocabularySize).ToArray();
+        var projection = EmbeddingInspector.Project(table, rows);
+        var grouped = _lexicon.Where(e => Groups.ContainsKey(e.Value.Category)).ToDictionary(e => e.Key, e => Groups[e.Value.Category]);
+        double? purity = grouped.Values.Distinct().Count() >= 2 ? EmbeddingInspector.CategoryPurity(table, grouped) : null;
+        var points = projection.Points.Select(p =>
+        {
+            var word = _lexicon.GetValueOrDefault(p.ModelId);
+            return new EmbeddingPointInfo(p.ModelId, Vocabulary.Describe(p.ModelId), word?.Category ?? "", word is null ? null : Groups.GetValueOrDefault(word.Category), p.X, p.Y);
+        });
+        return new EmbeddingView([.. points], projection.ExplainedVariance, purity, Step);
+    }
+
+    /// <exception cref="ArgumentException">The text is not one token of the model's vocabulary, or count is below 1.</exception>
+    public IReadOnlyList<NeighbourInfo> Neighbours(string token, int count)
+    {
+        if (count < 1)
+        {
+            throw new ArgumentException($"Ask for at least one neighbour; got {count}.");
+        }
+
+        var id = TokenId(token);
+        return [.. EmbeddingInspector.NearestNeighbours(Model.TokenEmbedding!, id, count)
+            .Select(n => new NeighbourInfo(n.ModelId, Vocabulary.Describe(n.ModelId), n.Cosine, _lexicon.GetValueOrDefault(n.ModelId)?.Category))];
+    }
+
+    public AttentionView Attention(string prompt)
+    {
+        var ids = GenerationRules.Prompt(Vocabulary, prompt, Config.BlockSize);
+        using var scope = NewDisposeScope();
+        using var probe = Run(ids);
+        var heads = new List<AttentionHeadView>();
+        foreach (var (layer, capture) in probe.Layers.OrderBy(l => l.Key))
+        {
+            for (var head = 0; head < Config.HeadCount; head++)
+            {
+                var weights = capture.Weights![0, head].contiguous(); // (T, T)
+                var values = weights.data<float>().ToArray();
+                heads.Add(new AttentionHeadView(layer, head, [.. Enumerable.Range(0, ids.Length).Select(i => values.AsSpan(i * ids.Length, ids.Length).ToArray())]));
+            }
+        }
+
+        return new AttentionView(Pieces(prompt), heads);
+    }
+
+    /// <exception cref="ArgumentException">The layer, head or token does not exist.</exception>
+    public QkvView Qkv(string prompt, int layer, int head, int token)
+    {
+        var ids = GenerationRules.Prompt(Vocabulary, prompt, Config.BlockSize);
+        if ((uint)layer >= (uint)Config.LayerCount)
+        {
+            throw new ArgumentException($"The model has layers 0..{Config.LayerCount - 1}; got {layer}.");
+        }
+
+        if ((uint)head >= (uint)Config.HeadCount)
+        {
+            throw new ArgumentException($"Layer {layer} has heads 0..{Config.HeadCount - 1}; got {head}.");
+        }
+
+        if ((uint)token >= (uint)ids.Length)
+        {
+            throw new ArgumentException($"The prompt has tokens 0..{ids.Length - 1}; got {token}.");
+        }
+
+        using var scope = NewDisposeScope();
+        using var probe = Run(ids);
+        var q = AttentionInspector.Qkv(probe, layer, head, token);
+        var modelOutput = probe.Layers[layer].HeadOutputs![0, head, token].contiguous().data<float>().ToArray();
+        return new QkvView(
+            q.Layer, q.Head, q.Token, q.HeadSize, q.Scale, Pieces(prompt), q.Input, q.Query, q.Keys, q.Values, q.RawScores, q.ScaledScores,
+            q.Masked, q.Weights, q.Output, modelOutput);
+    }
+
+    public NextTokenView NextToken(GenerationRequest request, int top)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var options = GenerationRules.Options(request, Config.VocabularySize);
+        var ids = GenerationRules.Prompt(Vocabulary, request.Prompt, Config.BlockSize);
+        var count = Top(top);
+        using var scope = NewDisposeScope();
+        var logits = LastLogits(ids);
+        var model = Sampler.Softmax(logits);
+        var sampled = Sampler.Distribution(logits, options);
+        return new NextTokenView(
+            Pieces(request.Prompt),
+            TokenChooser.Alternatives(Vocabulary, logits, model, sampled, count),
+            TokenChooser.Alternatives(Vocabulary, logits, model, sampled, count, ranking: sampled).Where(a => a.SampledProbability > 0).ToList(),
+            sampled.Count(p => p > 0),
+            Config.VocabularySize);
+    }
+
+    public LensView Lens(string prompt, int? position, int top)
+    {
+        var ids = GenerationRules.Prompt(Vocabulary, prompt, Config.BlockSize);
+        var at = position ?? ids.Length - 1;
+        if ((uint)at >= (uint)ids.Length)
+        {
+            throw new ArgumentException($"The prompt has positions 0..{ids.Length - 1}; got {at}.");
+        }
+
+        var count = Top(top);
+        using var scope = NewDisposeScope();
+        using var probe = Run(ids);
+        var layers = new List<LensLayerView>();
+        foreach (var (layer, capture) in probe.Layers.OrderBy(l => l.Key))
+        {
+            var logits = Model.Head(capture.Output![0, at].view(1, 1, -1))[0, 0].contiguous().data<float>().ToArray(); // (V)
+            var model = Sampler.Softmax(logits);
+            layers.Add(new LensLayerView(layer, TokenChooser.Alternatives(Vocabulary, logits, model, model, count)));
+        }
+
+        return new LensView(Pieces(prompt), at, layers);
+    }
+
+    /// <summary>Logits of the last position of one forward pass of the whole prompt (no cache): the reference for the pipeline.</summary>
+    public float[] LastLogits(IReadOnlyList<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Count], dtype: ScalarType.Int64);
+        return Model.Forward(input)[0, -1].contiguous().data<float>().ToArray(); // (V)
+    }
+
+    private AttentionProbe Run(int[] ids)
+    {
+        var probe = new AttentionProbe();
+        using var _ = no_grad();
+        Model.Forward(tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length], dtype: ScalarType.Int64), probe); // (1, T, V)
+        return probe;
+    }
+
+    private int TokenId(string? token)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            throw new ArgumentException("Name a token: its text, e.g. ' cat'.");
+        }
+
+        foreach (var candidate in new[] { token, " " + token })
+        {
+            var ids = Vocabulary.EncodeText(candidate);
+            if (ids.Length == 1 && ids[0] != ModelVocabulary.Unknown)
+            {
+                return ids[0];
+            }
+        }
+
+        throw new ArgumentException($"'{token}' is not one token the model knows (with or without a leading space).");
+    }
+
+    private static int Top(int top) => top is >= 1 and <= 1000 ? top : throw new ArgumentException($"top must be between 1 and 1000; got {top}.");
+
+    private List<TokenPieceInfo> Pieces(string text) =>
+        [.. Vocabulary.Encoding.Tokenize(text).Select(p => new TokenPieceInfo(p.Text, p.ByteStart, p.ByteLength, p.Id, Vocabulary.ToModel(p.Id)))];
+
+    public void Dispose() => Model.Dispose();
+}

@@ -1,0 +1,154 @@
+using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Tests.Cluster;
+
+namespace InsideLLMs.Distributed.Tests.Inference;
+
+/// <summary>The inspector grain's views of a published version and of the live run.</summary>
+[Collection(ClusterCollection.Name)]
+public sealed class InspectorTests(ClusterFixture fixture)
+{
+    private const string Prompt = "the cat was happy";
+
+    private async Task<IInspectorGrain> InspectorAsync() =>
+        fixture.Grains.GetGrain<IInspectorGrain>((await PublishedModel.GetAsync(fixture)).Name);
+
+    [Fact]
+    public async Task Qkv_NumbersSatisfyTheAttentionFormulas_AndMatchTheModelsOwnOutput()
+    {
+        var view = await (await InspectorAsync()).QkvAsync(Prompt, layer: 1, head: 1, token: 2);
+
+        Assert.Equal(1 / Math.Sqrt(view.HeadSize), view.Scale, 12);
+        var visible = Enumerable.Range(0, view.Keys.Length).Where(j => !view.Masked[j]).ToArray();
+        Assert.Equal([0, 1, 2], visible);
+        var scores = view.Keys.Select(k => k.Select((x, d) => (double)x * view.Query[d]).Sum() / Math.Sqrt(view.HeadSize)).ToArray();
+        var max = visible.Max(j => scores[j]);
+        var total = visible.Sum(j => Math.Exp(scores[j] - max));
+        for (var j = 0; j < view.Keys.Length; j++)
+        {
+            Assert.Equal(scores[j], view.ScaledScores[j], 1e-5);
+            Assert.Equal(view.Masked[j] ? 0 : Math.Exp(scores[j] - max) / total, view.Weights[j], 1e-5);
+        }
+
+        for (var d = 0; d < view.HeadSize; d++)
+        {
+            var weighted = visible.Sum(j => view.Weights[j] * view.Values[j][d]);
+            Assert.Equal(weighted, view.Output[d], 1e-5);
+            Assert.Equal(view.ModelOutput[d], view.Output[d], 1e-5);
+        }
+    }
+
+    [Fact]
+    public async Task Attention_EveryLayerAndHead_IsCausalAndRowsSumToOne()
+    {
+        var view = await (await InspectorAsync()).AttentionAsync(Prompt);
+
+        var t = view.Tokens.Count;
+        Assert.Equal(PublishedModel.Spec.Layers * PublishedModel.Spec.Heads, view.Heads.Count);
+        foreach (var head in view.Heads)
+        {
+            Assert.Equal(t, head.Weights.Length);
+            for (var i = 0; i < t; i++)
+            {
+                Assert.Equal(1.0, head.Weights[i].Sum(w => (double)w), 1e-5);
+                Assert.All(head.Weights[i].Skip(i + 1), w => Assert.Equal(0f, w));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task NextToken_TopKAndTopP_KeepFewerTokensAndRenormalise()
+    {
+        var inspector = await InspectorAsync();
+        var plain = await inspector.NextTokenAsync(new GenerationRequest(Prompt), top: 5);
+        var filtered = await inspector.NextTokenAsync(new GenerationRequest(Prompt, Temperature: 0.5, TopK: 3), top: 5);
+
+        Assert.Equal(plain.VocabularySize, plain.Kept);
+        Assert.Equal(3, filtered.Kept);
+        Assert.Equal(1.0, filtered.After.Sum(a => a.SampledProbability), 1e-9);
+        Assert.Equal(plain.Before.Select(b => b.ModelId), filtered.Before.Select(b => b.ModelId)); // the model's own distribution is unchanged
+    }
+
+    [Fact]
+    public async Task Lens_LastLayer_IsTheModelsPrediction()
+    {
+        var inspector = await InspectorAsync();
+        var lens = await inspector.LensAsync(Prompt, position: null, top: 3);
+        var next = await inspector.NextTokenAsync(new GenerationRequest(Prompt), top: 3);
+
+        Assert.Equal(PublishedModel.Spec.Layers, lens.Layers.Count);
+        Assert.Equal(lens.Tokens.Count - 1, lens.Position);
+        Assert.Equal(next.Before.Select(b => b.ModelId), lens.Layers[^1].Top.Select(t => t.ModelId));
+    }
+
+    [Fact]
+    public async Task Tokenize_GivesByteRangesEncodingIdsAndModelIds()
+    {
+        var view = await (await InspectorAsync()).TokenizeAsync("The cat");
+
+        Assert.Equal("gpt2", view.Encoding);
+        Assert.Equal(["The", " cat"], view.Tokens.Select(t => t.Text));
+        Assert.Equal([464, 3797], view.Tokens.Select(t => t.SourceId));
+        Assert.Equal(4, view.Tokens[1].ByteLength);
+        Assert.True(view.Tokens[1].ModelId > 1); // " cat" is in the synthetic corpus's vocabulary
+    }
+
+    [Fact]
+    public async Task Embeddings_HaveTheLexiconsCategories_AndNeighboursExcludeTheToken()
+    {
+        var inspector = await InspectorAsync();
+        var view = await inspector.EmbeddingsAsync();
+        var neighbours = await inspector.NeighboursAsync("cat", 5);
+
+        Assert.Contains(view.Points, p => p.Text == " cat" && p.Group == "animals");
+        Assert.NotNull(view.CategoryPurity);
+        Assert.Equal(5, neighbours.Count);
+        Assert.DoesNotContain(neighbours, n => n.Text == " cat");
+    }
+
+    [Fact]
+    public async Task Architecture_ListsBothStageGrainsWithTheirSiloAndParameters()
+    {
+        var info = await PublishedModel.GetAsync(fixture);
+        var view = await (await InspectorAsync()).ArchitectureAsync();
+
+        Assert.Equal(2, view.Stages.Count);
+        Assert.Equal([0], view.Stages[0].Layers);
+        Assert.Equal([1], view.Stages[1].Layers);
+        Assert.True(view.Stages[0].HasEmbedding && view.Stages[1].HasHead);
+        Assert.All(view.Stages, s => Assert.False(string.IsNullOrEmpty(s.Silo)));
+        var tied = (long)info.VocabularySize * PublishedModel.Spec.Width; // the last stage holds its own copy of the tied matrix
+        Assert.Equal(info.ParameterCount + tied, view.Stages.Sum(s => s.ParameterCount));
+    }
+
+    [Fact]
+    public async Task Live_InspectsTheRunsLatestWeights()
+    {
+        await PublishedModel.GetAsync(fixture);
+        var live = fixture.Grains.GetGrain<IInspectorGrain>(InferenceNames.LivePrefix + PublishedModel.RunId);
+
+        var fromRun = await live.NextTokenAsync(new GenerationRequest(Prompt), 3);
+        var fromVersion = await (await InspectorAsync()).NextTokenAsync(new GenerationRequest(Prompt), 3);
+
+        Assert.Equal(fromVersion.Before.Select(b => b.Logit), fromRun.Before.Select(b => b.Logit));
+    }
+
+    [Theory]
+    [InlineData(2, 0, 0, "layers 0..1; got 2")]
+    [InlineData(-1, 0, 0, "layers 0..1; got -1")]
+    [InlineData(0, 2, 0, "heads 0..1; got 2")]
+    [InlineData(0, 0, 9, "tokens 0..3; got 9")]
+    public async Task Qkv_UnknownLayerHeadOrToken_NamesTheRange(int layer, int head, int token, string message)
+    {
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await (await InspectorAsync()).QkvAsync(Prompt, layer, head, token));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Inspect_UnknownVersionOrRun_NamesIt()
+    {
+        var version = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Grains.GetGrain<IInspectorGrain>("missing").AttentionAsync(Prompt));
+        var run = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Grains.GetGrain<IInspectorGrain>("live:missing").AttentionAsync(Prompt));
+        Assert.Contains("Unknown version 'missing'", version.Message, StringComparison.Ordinal);
+        Assert.Contains("Run 'missing' has never started", run.Message, StringComparison.Ordinal);
+    }
+}
