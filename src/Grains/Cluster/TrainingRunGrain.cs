@@ -392,24 +392,28 @@ public sealed class TrainingRunGrain(
         }
     }
 
-    /// <summary>
-    /// Keeps a snapshot. Past the capacity every other snapshot between the first and the latest goes: thinning rather than
-    /// sliding keeps step 0, so the page can still show the clusters forming from the start.
-    /// </summary>
     private void Keep(EmbeddingView? snapshot)
     {
-        if (snapshot is null)
+        if (snapshot is not null)
         {
-            return;
+            state.State.EmbeddingSnapshots = WithSnapshot(state.State.EmbeddingSnapshots, snapshot, SnapshotCapacity);
+        }
+    }
+
+    /// <summary>
+    /// Adds a snapshot. Past the capacity every other snapshot between the first and the latest goes: thinning rather than
+    /// sliding keeps step 0, so the page can still show the clusters forming from the start.
+    /// </summary>
+    internal static List<EmbeddingView> WithSnapshot(List<EmbeddingView> kept, EmbeddingView snapshot, int capacity)
+    {
+        kept.Add(snapshot);
+        if (kept.Count <= capacity)
+        {
+            return kept;
         }
 
-        var kept = state.State.EmbeddingSnapshots;
-        kept.Add(snapshot);
-        if (kept.Count > SnapshotCapacity)
-        {
-            var last = kept.Count - 1;
-            state.State.EmbeddingSnapshots = [.. kept.Where((_, i) => i % 2 == 0 || i == last)];
-        }
+        var last = kept.Count - 1;
+        return [.. kept.Where((_, i) => i % 2 == 0 || i == last)];
     }
 
     private RunStatus Status()

@@ -1,5 +1,6 @@
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Cluster;
 using InsideLLMs.Distributed.Grains.Data;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Tokenization;
@@ -58,6 +59,21 @@ public sealed class EmbeddingSnapshotTests(ClusterFixture fixture)
         Assert.Equal(live.Step, snapshots[^1].Step);
         Assert.Equal(live.CategoryPurity, snapshots[^1].CategoryPurity);
         Assert.Equal(live.Points, snapshots[^1].Points);
+    }
+
+    [Fact]
+    public void WithSnapshot_PastTheCapacity_ThinsTheMiddleAndKeepsTheFirstAndTheLatest()
+    {
+        var kept = new List<EmbeddingView>();
+        for (var step = 0; step <= 100; step += 2)
+        {
+            kept = TrainingRunGrain.WithSnapshot(kept, new EmbeddingView([], 0.5, null, step), capacity: 10);
+            Assert.InRange(kept.Count, 1, 10);
+        }
+
+        Assert.Equal(0, kept[0].Step);
+        Assert.Equal(100, kept[^1].Step);
+        Assert.Equal(kept.Select(v => v.Step).Order(), kept.Select(v => v.Step));
     }
 
     private static int LexiconTokenCount(ModelVocabulary vocabulary) => SyntheticLexicon.Default.Words
