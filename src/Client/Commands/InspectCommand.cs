@@ -3,6 +3,7 @@ using System.Globalization;
 using InsideLLMs.Distributed.Client.Cli;
 using InsideLLMs.Distributed.Client.Cluster;
 using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Contracts.Training;
 using Spectre.Console;
 
 namespace InsideLLMs.Distributed.Client.Commands;
@@ -90,10 +91,17 @@ internal static class InspectCommand
         var (command, options, gateway) = New("embeddings", "2D projection (PCA) of the lexicon's token embeddings with their categories, or --neighbours of a token.");
         var neighbours = new Option<string?>("--neighbours") { Description = "Show the nearest tokens of this one by cosine instead.", HelpName = "token" };
         var count = new Option<int>("--count") { Description = "How many neighbours.", DefaultValueFactory = _ => 10 };
+        var snapshots = new Option<bool>("--snapshots") { Description = "With --live RUN: the snapshots the run kept while training (step 0, every eval interval, the end)." };
         command.Options.Add(neighbours);
         command.Options.Add(count);
+        command.Options.Add(snapshots);
         command.SetCliAction(async (cli, ct) =>
         {
+            if (cli.GetValue(snapshots))
+            {
+                return await SnapshotsAsync(cli, options, gateway, ct);
+            }
+
             if (cli.GetValue(neighbours) is { } token)
             {
                 return await RunAsync(cli, options, gateway, ct, g => g.NeighboursAsync(token, cli.GetValue(count)), list =>
@@ -123,6 +131,41 @@ internal static class InspectCommand
             });
         });
         return command;
+    }
+
+    /// <summary>The run's embeddings snapshots: one line per step with its purity, or every point with --json.</summary>
+    private static async Task<int> SnapshotsAsync(CliContext cli, InferenceVerbOptions options, Option<string?> gateway, CancellationToken cancellationToken)
+    {
+        var runId = cli.GetValue(options.Live);
+        if (string.IsNullOrWhiteSpace(runId))
+        {
+            throw new CliUsageException("--snapshots needs --live RUN: a run keeps the snapshots while it trains (a version has none).");
+        }
+
+        await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
+        var run = connection.Client.GetGrain<ITrainingRunGrain>(runId.Trim());
+        if ((await run.GetStatusAsync()).Phase == RunPhase.NotStarted)
+        {
+            throw new CliUsageException($"Run '{runId.Trim()}' has never started on this cluster: it has no snapshots.");
+        }
+
+        var views = await run.GetEmbeddingSnapshotsAsync();
+        if (cli.Json)
+        {
+            cli.WriteJson(views);
+            return ExitCodes.Success;
+        }
+
+        var table = new Table().AddColumns("step", "tokens", "variance kept", "category purity");
+        foreach (var view in views)
+        {
+            table.AddRow(view.Step.ToString(CultureInfo.InvariantCulture), view.Points.Count.ToString(CultureInfo.InvariantCulture),
+                view.ExplainedVariance.ToString("P1", CultureInfo.InvariantCulture), view.CategoryPurity?.ToString("F3", CultureInfo.InvariantCulture) ?? "-");
+        }
+
+        cli.Console.Write(table);
+        cli.Console.MarkupLine("Every point of every snapshot: add --json (or GET /api/runs/{id}/embeddings on a silo).");
+        return ExitCodes.Success;
     }
 
     private static Command Next()

@@ -1,3 +1,4 @@
+using InsideLLMs.Distributed.Contracts.Inference;
 using Orleans.Concurrency;
 
 namespace InsideLLMs.Distributed.Contracts.Training;
@@ -49,4 +50,11 @@ public interface IPipelineStageGrain : IGrainWithStringKey
     Task<ValidationResult> ForwardValidationAsync(TensorMessage hidden, byte[] targets);
 
     Task<IReadOnlyList<NamedTensor>> GetParametersAsync();
+
+    /// <summary>
+    /// The embeddings view of this stage's token embedding table now (first stage only): the inspector's PCA over the
+    /// lexicon's tokens with their categories and the category purity, labelled <paramref name="step"/>. Reads the weights
+    /// and changes nothing. Null when there is no lexicon and the table has more than 1,024 rows (too big to keep many of).
+    /// </summary>
+    Task<EmbeddingView?> SnapshotEmbeddingsAsync(long step);
 }

@@ -1,3 +1,5 @@
+using InsideLLMs.Distributed.Contracts.Inference;
+
 namespace InsideLLMs.Distributed.Contracts.Training;
 
 /// <summary>
@@ -24,4 +26,10 @@ public interface ITrainingRunGrain : IGrainWithStringKey
 
     /// <summary>The whole model's parameters as the stages of replica 0 hold them now (the tied matrix once, as wte.weight).</summary>
     Task<IReadOnlyList<NamedTensor>> GetParametersAsync();
+
+    /// <summary>
+    /// The embeddings views the run kept while training, oldest first: at step 0, every EvalInterval steps and at the
+    /// end (a bounded set: past its capacity every other snapshot between the first and the latest is dropped).
+    /// </summary>
+    Task<IReadOnlyList<EmbeddingView>> GetEmbeddingSnapshotsAsync();
 }

@@ -1,3 +1,4 @@
+using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 
 namespace InsideLLMs.Distributed.Grains.Cluster;
@@ -44,6 +45,9 @@ public sealed class TrainingRunState
     [Id(6)] public DateTimeOffset? StartedAt { get; set; }
 
     [Id(7)] public string? Error { get; set; }
+
+    /// <summary>Embeddings views taken during training (step 0, every EvalInterval steps, the end), oldest first.</summary>
+    [Id(8)] public List<EmbeddingView> EmbeddingSnapshots { get; set; } = [];
 }
 
 [GenerateSerializer, Alias("TrainingRegistryState")]

@@ -1,7 +1,9 @@
 using System.Diagnostics;
+using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Distributed;
 using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Grains.Inference;
 using InsideLLMs.Distributed.Grains.Model;
 using InsideLLMs.Distributed.Grains.Training;
 using Orleans.Runtime;
@@ -19,6 +21,9 @@ public sealed class PipelineStageGrain(
     DatasetCache datasets,
     ILocalSiloDetails silo) : Grain, IPipelineStageGrain, IDisposable
 {
+    // A run keeps up to 50 snapshots in its state: 50 x 1,024 points is about the size of its metrics history.
+    private const int MaxSnapshotPoints = 1024;
+
     // A peer that takes longer than this to send is gone; the run's rollback normally ends the wait much sooner.
     private static readonly TimeSpan MessageTimeout = TimeSpan.FromMinutes(2);
 
@@ -189,6 +194,23 @@ public sealed class PipelineStageGrain(
         var worker = Worker();
         var parameters = await compute.RunAsync(worker.Parameters);
         return [.. parameters.Select(p => new NamedTensor(p.Name, new TensorMessage(p.Data, p.Shape)))];
+    }
+
+    public async Task<EmbeddingView?> SnapshotEmbeddingsAsync(long step)
+    {
+        var (assignment, worker) = (Assignment(), Worker());
+        if (!worker.Stage.IsFirst)
+        {
+            throw new InvalidOperationException("The token embedding table is on the first stage.");
+        }
+
+        var embeddings = new LexiconEmbeddings(datasets.Get(assignment.Spec).Vocabulary, LexiconEmbeddings.LexiconOf(assignment.Spec.Corpus));
+        if (embeddings.PointCount(worker.Model.Config.VocabularySize) > MaxSnapshotPoints)
+        {
+            return null;
+        }
+
+        return await compute.RunAsync(() => embeddings.View(worker.Model.TokenEmbedding!, step));
     }
 
     private async Task<StageStepReport> RunStepCoreAsync(long step)

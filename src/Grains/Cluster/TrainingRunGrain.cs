@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Distributed;
 using InsideLLMs.Distributed.Grains.Hosting;
@@ -24,6 +25,7 @@ public sealed class TrainingRunGrain(
 {
     private const int HistoryCapacity = 10_000;
     private const int TraceSteps = 20;
+    private const int SnapshotCapacity = 50;
     private static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(3);
 
     private readonly Queue<(long Step, IReadOnlyList<TraceSpan> Spans)> _trace = new();
@@ -108,6 +110,9 @@ public sealed class TrainingRunGrain(
         return parameters;
     }
 
+    public Task<IReadOnlyList<EmbeddingView>> GetEmbeddingSnapshotsAsync() =>
+        Task.FromResult<IReadOnlyList<EmbeddingView>>([.. state.State.EmbeddingSnapshots]);
+
     /// <summary>
     /// Orleans can deactivate this activation while its loop runs: on a silo's shutdown, or when the silo that held its
     /// directory entry dies (seen in the real-process failover test). The supervisor then starts a new activation, which
@@ -155,6 +160,8 @@ public sealed class TrainingRunGrain(
                 var checkpoint = spec.CheckpointInterval > 0 && ((step + 1) % spec.CheckpointInterval == 0 || step + 1 == spec.Steps);
                 try
                 {
+                    // Before the step: step 0, every EvalInterval steps, and the checkpoint a recovery resumed from (once).
+                    Keep(await SnapshotAsync(spec, step));
                     metrics = await RunStepAsync(spec, step);
                     if (checkpoint)
                     {
@@ -181,6 +188,7 @@ public sealed class TrainingRunGrain(
                 }
             }
 
+            await KeepFinalSnapshotAsync(spec, step);
             state.State.Phase = RunPhase.Completed;
             await state.WriteStateAsync();
             await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).RemoveAsync(RunId);
@@ -302,6 +310,7 @@ public sealed class TrainingRunGrain(
         var resumeFrom = Math.Max(0, checkpoint);
         state.State.Step = resumeFrom;
         state.State.History.RemoveAll(m => m.Step > resumeFrom); // those steps run again
+        state.State.EmbeddingSnapshots.RemoveAll(v => v.Step > resumeFrom);
         state.State.Recoveries.Add(new RecoveryRecord(failedAt, resumeFrom, cause, detected, (DateTimeOffset.UtcNow - detected).TotalSeconds));
         state.State.Phase = RunPhase.Running;
         meter.RecordRecovery(RunId);
@@ -351,6 +360,60 @@ public sealed class TrainingRunGrain(
         {
             state.State.History.RemoveRange(0, state.State.History.Count - HistoryCapacity);
         }
+    }
+
+    private static bool SnapshotDue(TrainingRunSpec spec, long step) =>
+        step == 0 || step == spec.Steps || (spec.EvalInterval > 0 && step % spec.EvalInterval == 0);
+
+    /// <summary>
+    /// The embeddings view of replica 0's first stage at <paramref name="step"/>, when one is due and not kept yet. It only
+    /// reads the weights between steps (the stage grain does not interleave it with a step), so training is unchanged.
+    /// </summary>
+    private async Task<EmbeddingView?> SnapshotAsync(TrainingRunSpec spec, long step)
+    {
+        if (!SnapshotDue(spec, step) || state.State.EmbeddingSnapshots.Exists(v => v.Step == step))
+        {
+            return null;
+        }
+
+        return await GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(RunId, 0, 0)).SnapshotEmbeddingsAsync(step);
+    }
+
+    /// <summary>The last step's snapshot. Losing it (the first stage's silo died just now) does not fail a finished run.</summary>
+    private async Task KeepFinalSnapshotAsync(TrainingRunSpec spec, long step)
+    {
+        try
+        {
+            Keep(await SnapshotAsync(spec, step));
+        }
+        catch (Exception e) when (!_deactivating)
+        {
+            logger.LogWarning(e, "Run {Run} finished without its final embeddings snapshot", RunId);
+        }
+    }
+
+    private void Keep(EmbeddingView? snapshot)
+    {
+        if (snapshot is not null)
+        {
+            state.State.EmbeddingSnapshots = WithSnapshot(state.State.EmbeddingSnapshots, snapshot, SnapshotCapacity);
+        }
+    }
+
+    /// <summary>
+    /// Adds a snapshot. Past the capacity every other snapshot between the first and the latest goes: thinning rather than
+    /// sliding keeps step 0, so the page can still show the clusters forming from the start.
+    /// </summary>
+    internal static List<EmbeddingView> WithSnapshot(List<EmbeddingView> kept, EmbeddingView snapshot, int capacity)
+    {
+        kept.Add(snapshot);
+        if (kept.Count <= capacity)
+        {
+            return kept;
+        }
+
+        var last = kept.Count - 1;
+        return [.. kept.Where((_, i) => i % 2 == 0 || i == last)];
     }
 
     private RunStatus Status()

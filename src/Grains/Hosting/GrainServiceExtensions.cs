@@ -2,7 +2,10 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using InsideLLMs.Distributed.Grains.Cluster;
+using Microsoft.Extensions.Options;
 using Orleans.Hosting;
+using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace InsideLLMs.Distributed.Grains.Hosting;
 
@@ -27,5 +30,19 @@ public static class GrainServiceExtensions
         }
 
         return services;
+    }
+
+    /// <summary>
+    /// Stores the grains' state with Orleans' own serializer instead of the providers' default JSON. That JSON (Newtonsoft,
+    /// DefaultValueHandling.Ignore) drops every value equal to its type's default, so a spec read back after a failover
+    /// had EvalBatches 8 instead of null (the whole split) and CheckpointInterval / EvalInterval 50 / 250 instead of 0;
+    /// it also could not read the compiler's collection-expression list types back. The binary form is what every
+    /// contract's round-trip test checks (ContractSerializationTests), and checkpoint bytes stay bytes instead of base64.
+    /// </summary>
+    public static OptionsBuilder<TOptions> UseOrleansStateSerializer<TOptions>(this OptionsBuilder<TOptions> options)
+        where TOptions : class, IStorageProviderSerializerOptions
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Configure<Serializer>((storage, serializer) => storage.GrainStorageSerializer = new OrleansGrainStorageSerializer(serializer));
     }
 }

@@ -112,7 +112,7 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
         var named = await parameters();
         var words = await vocabulary();
         var config = TrainingSpecs.Model(spec, words.Count);
-        var lexicon = spec.Corpus == TrainingPreset.SyntheticCorpusName ? SyntheticLexicon.Default : null;
+        var lexicon = LexiconEmbeddings.LexiconOf(spec.Corpus);
         var old = _inspector;
         _inspector = null;
         _inspector = await compute.RunAsync(() =>
@@ -123,7 +123,6 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
         _loaded = (spec.Corpus, revision);
         return _inspector;
     }
-
 
     public void Dispose() => _inspector?.Dispose();
 }

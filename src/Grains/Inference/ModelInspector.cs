@@ -14,14 +14,7 @@ namespace InsideLLMs.Distributed.Grains.Inference;
 /// </summary>
 public sealed class ModelInspector : IDisposable
 {
-    /// <summary>The walkthrough's groups: singular and plural animals are one group, as are the two name lists and the two verb lists.</summary>
-    public static readonly IReadOnlyDictionary<string, string> Groups = new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["animal"] = "animals", ["animals"] = "animals", ["place"] = "places", ["motion verb"] = "verbs", ["object verb"] = "verbs",
-        ["emotion"] = "emotions", ["object"] = "objects", ["colour"] = "colours", ["female name"] = "names", ["male name"] = "names",
-    };
-
-    private readonly Dictionary<int, LexiconWord> _lexicon = [];
+    private readonly LexiconEmbeddings _embeddings;
 
     /// <param name="lexicon">The synthetic corpus's lexicon, when the model was trained on it: tokens get categories.</param>
     public ModelInspector(GptStage model, ModelVocabulary vocabulary, long step, SyntheticLexicon? lexicon)
@@ -36,14 +29,7 @@ public sealed class ModelInspector : IDisposable
         Model = model;
         Vocabulary = vocabulary;
         Step = step;
-        foreach (var word in lexicon?.Words ?? [])
-        {
-            var ids = vocabulary.EncodeText(" " + word.Word);
-            if (ids.Length == 1 && ids[0] != ModelVocabulary.Unknown)
-            {
-                _lexicon.TryAdd(ids[0], word);
-            }
-        }
+        _embeddings = new LexiconEmbeddings(vocabulary, lexicon);
     }
 
     public GptStage Model { get; }
@@ -60,20 +46,7 @@ public sealed class ModelInspector : IDisposable
         return new TokenizedText(Vocabulary.Encoding.Name, Pieces(text));
     }
 
-    public EmbeddingView Embeddings()
-    {
-        var table = Model.TokenEmbedding!;
-        var rows = _lexicon.Count >= 2 ? _lexicon.Keys.Order().ToArray() : Enumerable.Range(0, Config.VocabularySize).ToArray();
-        var projection = EmbeddingInspector.Project(table, rows);
-        var grouped = _lexicon.Where(e => Groups.ContainsKey(e.Value.Category)).ToDictionary(e => e.Key, e => Groups[e.Value.Category]);
-        double? purity = grouped.Values.Distinct().Count() >= 2 ? EmbeddingInspector.CategoryPurity(table, grouped) : null;
-        var points = projection.Points.Select(p =>
-        {
-            var word = _lexicon.GetValueOrDefault(p.ModelId);
-            return new EmbeddingPointInfo(p.ModelId, Vocabulary.Describe(p.ModelId), word?.Category ?? "", word is null ? null : Groups.GetValueOrDefault(word.Category), p.X, p.Y);
-        });
-        return new EmbeddingView([.. points], projection.ExplainedVariance, purity, Step);
-    }
+    public EmbeddingView Embeddings() => _embeddings.View(Model.TokenEmbedding!, Step);
 
     /// <exception cref="ArgumentException">The text is not one token of the model's vocabulary, or count is below 1.</exception>
     public IReadOnlyList<NeighbourInfo> Neighbours(string token, int count)
@@ -85,7 +58,7 @@ public sealed class ModelInspector : IDisposable
 
         var id = TokenId(token);
         return [.. EmbeddingInspector.NearestNeighbours(Model.TokenEmbedding!, id, count)
-            .Select(n => new NeighbourInfo(n.ModelId, Vocabulary.Describe(n.ModelId), n.Cosine, _lexicon.GetValueOrDefault(n.ModelId)?.Category))];
+            .Select(n => new NeighbourInfo(n.ModelId, Vocabulary.Describe(n.ModelId), n.Cosine, _embeddings.Word(n.ModelId)?.Category))];
     }
 
     public AttentionView Attention(string prompt)

@@ -73,11 +73,12 @@ public static class SiloExtensions
         switch (settings.Storage)
         {
             case StorageKind.Redis:
-                silo.AddRedisGrainStorage(TrainingStorage.ProviderName, options =>
-                    options.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnectionString));
+                silo.AddRedisGrainStorage(TrainingStorage.ProviderName, options => options
+                    .Configure(redis => redis.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnectionString))
+                    .UseOrleansStateSerializer());
                 break;
             default:
-                silo.AddMemoryGrainStorage(TrainingStorage.ProviderName);
+                silo.AddMemoryGrainStorage(TrainingStorage.ProviderName, options => options.UseOrleansStateSerializer());
                 break;
         }
 

@@ -5,7 +5,8 @@ namespace InsideLLMs.Distributed.Silo.Extensions;
 
 /// <summary>
 /// HTTP JSON over the training run grains: <c>/api/runs/{id}</c> (status; POST a spec to start),
-/// <c>/history?after=N</c>, <c>/stop</c> and <c>/trace</c> (Chrome trace JSON, opens in Perfetto).
+/// <c>/history?after=N</c>, <c>/embeddings</c> (the embeddings snapshots kept during training), <c>/stop</c> and
+/// <c>/trace</c> (Chrome trace JSON, opens in Perfetto).
 /// </summary>
 public static class TrainingApiExtensions
 {
@@ -35,6 +36,9 @@ public static class TrainingApiExtensions
                 return Results.Conflict(new ApiError(e.Message));
             }
         });
+
+        runs.MapGet("/embeddings", async (string id, IGrainFactory grains) =>
+            Results.Ok(await Run(grains, id).GetEmbeddingSnapshotsAsync()));
 
         runs.MapPost("/stop", async (string id, IGrainFactory grains) =>
             Results.Ok(await Run(grains, id).StopAsync()));

@@ -17,7 +17,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         var builder = new InProcessTestClusterBuilder(2);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.AddMemoryGrainStorage(TrainingStorage.ProviderName);
+            silo.AddMemoryGrainStorage(TrainingStorage.ProviderName, options => options.UseOrleansStateSerializer());
             silo.Services.AddSingleton(new ComputeOptions { Workers = 1, TorchThreadsPerWorker = 1 });
             silo.Services.AddTrainingServices();
         });
