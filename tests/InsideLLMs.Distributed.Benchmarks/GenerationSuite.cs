@@ -24,7 +24,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// instance 0 (one process, reached through its gateway) and once with stage s on instance s mod 2 (every token crosses
 /// between the processes). The model is the default shape (4 x 4 x 128) with a context of 256, trained for one step:
 /// latency does not depend on the weights.
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- generation [--stages P] [--threads N] [--repeats N]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- generation [--stages P] [--threads N] [--process-threads N] [--repeats N]
 /// </summary>
 internal static class GenerationSuite
 {
@@ -36,6 +36,9 @@ internal static class GenerationSuite
         var stages = IntOption(args, "--stages") ?? 2;
         var threads = IntOption(args, "--threads") ?? Environment.ProcessorCount;
         var repeats = IntOption(args, "--repeats") ?? 3;
+        // Two processes' OpenMP pools on 2 cores spin against each other (measured: 10-16 ms a token with 2 threads each,
+        // 1.1-1.3 ms with 1 each), so by default each silo process gets half the in-process silo's threads.
+        var processThreads = IntOption(args, "--process-threads") ?? Math.Max(1, threads / 2);
         var builder = new InProcessTestClusterBuilder(1);
         builder.ConfigureSilo((_, silo) =>
         {
@@ -68,7 +71,7 @@ internal static class GenerationSuite
         }
 
         await cluster.StopAllSilosAsync();
-        var (oneProcess, twoProcesses, placements) = await MeasureOnTwoSiloProcessesAsync(spec, stages, threads, repeats);
+        var (oneProcess, twoProcesses, placements) = await MeasureOnTwoSiloProcessesAsync(spec, stages, processThreads, repeats);
         foreach (var placement in placements)
         {
             Console.WriteLine(placement);
@@ -81,6 +84,8 @@ internal static class GenerationSuite
         {
             (string.Create(c, $"time to first token (prompt of {inProcess.PromptTokens} tokens, client to client)"), Each(f => string.Create(c, $"{f.FirstTokenMilliseconds:F1} ms"))),
             ("tokens/s, one session, to the end of the context", Each(f => string.Create(c, $"{f.TokensPerSecond:F1}"))),
+            ("gap between tokens at the generation grain, all positions: median / 90th / 99th percentile / max",
+                Each(f => string.Join(" / ", f.GapPercentiles.Select(g => g.ToString("F2", c))) + " ms")),
             ("per-token latency through the stage grains, KV cache, position 10", Each(f => string.Create(c, $"{f.LatencyAt10:F2} ms"))),
             ("per-token latency through the stage grains, KV cache, position 200", Each(f => string.Create(c, $"{f.LatencyAt200:F2} ms"))),
             ("no cache in process vs cached stage grains at position 200", Each(f => string.Create(c, $"{full200 / f.LatencyAt200:F1}x"))),
@@ -89,7 +94,9 @@ internal static class GenerationSuite
             ("speedup of the cache in process at position 10 / 200", string.Create(c, $"{full10 / cached10:F1}x / {full200 / cached200:F1}x | - | -")),
         };
         Console.WriteLine();
-        Console.WriteLine($"| figure (median of {repeats}) | 1 silo, in process | 1 silo process (all {stages} stages on instance 0) | 2 silo processes (stage s on instance s mod 2) |");
+        Console.WriteLine(
+            $"| figure (median of {repeats}) | 1 silo, in process, {threads} threads | 1 silo process (all {stages} stages on instance 0), {processThreads} thread(s) | " +
+            $"2 silo processes (stage s on instance s mod 2), {processThreads} thread(s) each |");
         Console.WriteLine("|---|---|---|---|");
         foreach (var (figure, value) in rows)
         {
@@ -100,7 +107,8 @@ internal static class GenerationSuite
     }
 
     /// <summary>The figures of one host: client-side time to first token, tokens/s, per-token latency at positions 10 and 200.</summary>
-    private sealed record Figures(int PromptTokens, double FirstTokenMilliseconds, double TokensPerSecond, double LatencyAt10, double LatencyAt200);
+    private sealed record Figures(
+        int PromptTokens, double FirstTokenMilliseconds, double TokensPerSecond, double LatencyAt10, double LatencyAt200, double[] GapPercentiles);
 
     /// <summary>A warm-up generation (loads the stages, JIT), then <paramref name="repeats"/> greedy generations to the end of the context.</summary>
     private static async Task<Figures> MeasureAsync(IGrainFactory grains, string version, int repeats, SiloAddress? sessionSilo = null)
@@ -111,9 +119,11 @@ internal static class GenerationSuite
         var at10 = new List<double>();
         var at200 = new List<double>();
         var promptTokens = 0;
+        var gaps = new List<double>();
         for (var r = 0; r < repeats; r++)
         {
             var (clientFirst, tokens) = await GenerateAsync(grains, version, new GenerationRequest(Prompt, Greedy: true, MaxTokens: 1000), sessionSilo);
+            gaps.AddRange(tokens.Zip(tokens.Skip(1), (a, b) => b.ElapsedMilliseconds - a.ElapsedMilliseconds));
             firstTokens.Add(clientFirst);
             promptTokens = tokens[0].Position + 1;
             rates.Add((tokens.Count - 1) / ((tokens[^1].ElapsedMilliseconds - tokens[0].ElapsedMilliseconds) / 1000));
@@ -121,7 +131,9 @@ internal static class GenerationSuite
             at200.Add(Latency(tokens, 200));
         }
 
-        return new Figures(promptTokens, Median(firstTokens), Median(rates), Median(at10), Median(at200));
+        var sorted = gaps.Order().ToArray();
+        return new Figures(promptTokens, Median(firstTokens), Median(rates), Median(at10), Median(at200),
+            [.. new[] { 0.5, 0.9, 0.99 }.Select(q => sorted[(int)(q * (sorted.Length - 1))]), sorted[^1]]);
     }
 
     /// <summary>
