@@ -50,10 +50,34 @@ public sealed class SiloProcess : IAsyncDisposable
     /// Starts instance <paramref name="instance"/> with <paramref name="configuration"/> (keys as in appsettings,
     /// e.g. <c>Silo:Clustering</c>) and waits until its <c>/health</c> answers.
     /// </summary>
-    public static async Task<SiloProcess> StartAsync(
+    public static Task<SiloProcess> StartAsync(
         string siloAssembly, int instance, IReadOnlyDictionary<string, string> configuration, string logDirectory, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(configuration);
+        return StartAsync(siloAssembly, instance, ["--instance", instance.ToString(CultureInfo.InvariantCulture)], configuration, logDirectory, timeout);
+    }
+
+    /// <summary>
+    /// Starts a silo on instance <paramref name="instance"/>'s ports that is its own primary: a one-silo cluster with
+    /// localhost clustering. (<c>--instance N</c> alone would wait for a primary at the first silo port, 11111.)
+    /// </summary>
+    public static Task<SiloProcess> StartStandaloneAsync(
+        string siloAssembly, int instance, IReadOnlyDictionary<string, string> configuration, string logDirectory, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var ports = new Dictionary<string, string>(configuration)
+        {
+            ["Silo:SiloPort"] = (FirstSiloPort + instance).ToString(CultureInfo.InvariantCulture),
+            ["Silo:GatewayPort"] = (FirstGatewayPort + instance).ToString(CultureInfo.InvariantCulture),
+            ["Silo:PrimaryPort"] = (FirstSiloPort + instance).ToString(CultureInfo.InvariantCulture),
+            ["Urls"] = string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{FirstWebPort + instance}"),
+        };
+        return StartAsync(siloAssembly, instance, [], ports, logDirectory, timeout);
+    }
+
+    private static async Task<SiloProcess> StartAsync(
+        string siloAssembly, int instance, string[] arguments, IReadOnlyDictionary<string, string> configuration, string logDirectory, TimeSpan timeout)
+    {
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -62,8 +86,11 @@ public sealed class SiloProcess : IAsyncDisposable
             WorkingDirectory = Path.GetDirectoryName(siloAssembly)!, // the content root: appsettings.json is there
         };
         start.ArgumentList.Add(siloAssembly);
-        start.ArgumentList.Add("--instance");
-        start.ArgumentList.Add(instance.ToString(CultureInfo.InvariantCulture));
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         foreach (var (key, value) in configuration)
