@@ -185,58 +185,19 @@ public sealed class StageWorker : IDisposable
         using var buffer = new MemoryStream();
         using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
         {
-            writer.Write(_parameters.Length);
-            foreach (var (name, parameter) in _parameters)
-            {
-                writer.Write(name);
-                TensorIO.Write(writer, parameter);
-            }
-
+            TensorIO.WriteParameters(writer, _parameters);
             _optimizer.Write(writer);
         }
 
         return buffer.ToArray();
     }
 
-    /// <exception cref="InvalidDataException">The bytes were saved by a stage of another shape.</exception>
+    /// <exception cref="InvalidDataException">The bytes were saved by a stage of another shape; nothing changes.</exception>
     public void LoadState(byte[] state)
     {
         ArgumentNullException.ThrowIfNull(state);
         using var reader = new BinaryReader(new MemoryStream(state), Encoding.UTF8);
-        var count = reader.ReadInt32();
-        if (count != _parameters.Length)
-        {
-            throw new InvalidDataException($"The saved stage has {count} parameters; this stage has {_parameters.Length}.");
-        }
-
-        var loaded = new List<Tensor>(count);
-        try
-        {
-            foreach (var (name, parameter) in _parameters)
-            {
-                var stored = reader.ReadString();
-                if (stored != name)
-                {
-                    throw new InvalidDataException($"The saved stage has '{stored}' where this stage has '{name}'.");
-                }
-
-                loaded.Add(TensorIO.Read(reader, parameter.shape));
-            }
-
-            _optimizer.Read(reader);
-            using var _ = no_grad();
-            for (var i = 0; i < _parameters.Length; i++)
-            {
-                _parameters[i].Parameter.copy_(loaded[i]);
-            }
-        }
-        finally
-        {
-            foreach (var tensor in loaded)
-            {
-                tensor.Dispose();
-            }
-        }
+        TensorIO.ReadParameters(reader, _parameters, _optimizer.Read);
     }
 
     /// <summary>Every parameter by name as float32 bytes and shape (lm_head.weight included on a last stage).</summary>

@@ -72,7 +72,7 @@ public static class Checkpoint
             writer.Write(FormatVersion);
             writer.Write(JsonSerializer.Serialize(header, Json));
             vocabulary.Write(writer);
-            WriteBlob(writer, w => WriteParameters(w, model.named_parameters()));
+            WriteBlob(writer, w => TensorIO.WriteParameters(w, [.. model.named_parameters()]));
             WriteBlob(writer, optimizer.Write);
         }
 
@@ -134,50 +134,7 @@ public static class Checkpoint
     internal static void ReadParameters(byte[] blob, (string Name, Parameter Parameter)[] parameters)
     {
         using var reader = new BinaryReader(new MemoryStream(blob));
-        var count = reader.ReadInt32();
-        if (count != parameters.Length)
-        {
-            throw new InvalidDataException($"The checkpoint holds {count} parameters; this model has {parameters.Length}.");
-        }
-
-        var loaded = new List<Tensor>(count);
-        try
-        {
-            foreach (var (name, parameter) in parameters)
-            {
-                var stored = reader.ReadString();
-                if (stored != name)
-                {
-                    throw new InvalidDataException($"The checkpoint has '{stored}' where this model has '{name}'.");
-                }
-
-                loaded.Add(TensorIO.Read(reader, parameter.shape));
-            }
-
-            using var _ = no_grad();
-            for (var i = 0; i < parameters.Length; i++)
-            {
-                parameters[i].Parameter.copy_(loaded[i]);
-            }
-        }
-        finally
-        {
-            foreach (var tensor in loaded)
-            {
-                tensor.Dispose();
-            }
-        }
-    }
-
-    private static void WriteParameters(BinaryWriter writer, IEnumerable<(string Name, Parameter Parameter)> parameters)
-    {
-        var list = parameters.ToArray();
-        writer.Write(list.Length);
-        foreach (var (name, parameter) in list)
-        {
-            writer.Write(name);
-            TensorIO.Write(writer, parameter);
-        }
+        TensorIO.ReadParameters(reader, parameters);
     }
 
     private static void WriteBlob(BinaryWriter writer, Action<BinaryWriter> write)

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Grains.Training;
@@ -79,5 +80,63 @@ public static class TensorIO
         }
 
         return FromBytes(bytes, shape);
+    }
+
+    /// <summary>Named parameters: a count, then each name and tensor in order (checkpoints and stage state use it).</summary>
+    public static void WriteParameters(BinaryWriter writer, IReadOnlyList<(string Name, Parameter Parameter)> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(parameters);
+        writer.Write(parameters.Count);
+        foreach (var (name, parameter) in parameters)
+        {
+            writer.Write(name);
+            Write(writer, parameter);
+        }
+    }
+
+    /// <summary>
+    /// Reads what <see cref="WriteParameters"/> wrote into the same parameters. Every name and shape is checked, and
+    /// <paramref name="readRest"/> (e.g. the optimizer state that follows) has run, before any parameter changes.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Another count, name or shape than these parameters have.</exception>
+    public static void ReadParameters(BinaryReader reader, IReadOnlyList<(string Name, Parameter Parameter)> parameters, Action<BinaryReader>? readRest = null)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(parameters);
+        var count = reader.ReadInt32();
+        if (count != parameters.Count)
+        {
+            throw new InvalidDataException($"The stored state holds {count} parameters; this model has {parameters.Count}.");
+        }
+
+        var loaded = new List<Tensor>(count);
+        try
+        {
+            foreach (var (name, parameter) in parameters)
+            {
+                var stored = reader.ReadString();
+                if (stored != name)
+                {
+                    throw new InvalidDataException($"The stored state has '{stored}' where this model has '{name}'.");
+                }
+
+                loaded.Add(Read(reader, parameter.shape));
+            }
+
+            readRest?.Invoke(reader);
+            using var _ = no_grad();
+            for (var i = 0; i < parameters.Count; i++)
+            {
+                parameters[i].Parameter.copy_(loaded[i]);
+            }
+        }
+        finally
+        {
+            foreach (var tensor in loaded)
+            {
+                tensor.Dispose();
+            }
+        }
     }
 }
