@@ -7,15 +7,27 @@ namespace InsideLLMs.Distributed.Grains.Cluster;
 internal sealed class Mailbox<TKey, TValue>(string what) where TKey : notnull
 {
     private readonly Dictionary<TKey, TaskCompletionSource<TValue>> _slots = [];
+    private string? _closed;
 
     public void Deliver(TKey key, TValue value)
     {
+        if (_closed is not null)
+        {
+            return; // a message of the step being rolled back
+        }
+
         // A duplicate (a message re-sent after a rollback carries the same numbers) keeps the first copy.
         Slot(key).TrySetResult(value);
     }
 
     public async Task<TValue> ReceiveAsync(TKey key, TimeSpan timeout)
     {
+        if (_closed is { } reason)
+        {
+            // Without this, a step that reaches a wait after the rollback began would sit there until the timeout.
+            throw new OperationCanceledException(reason);
+        }
+
         var slot = Slot(key);
         try
         {
@@ -30,6 +42,15 @@ internal sealed class Mailbox<TKey, TValue>(string what) where TKey : notnull
             _slots.Remove(key);
         }
     }
+
+    /// <summary>Faults every pending wait, forgets every message, and refuses new waits until <see cref="Open"/>.</summary>
+    public void Close(string reason)
+    {
+        Reset(reason);
+        _closed = reason;
+    }
+
+    public void Open() => _closed = null;
 
     /// <summary>Faults every pending wait and forgets every message.</summary>
     public void Reset(string reason)

@@ -6,6 +6,7 @@ using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Inference;
 using InsideLLMs.Distributed.Grains.Model;
 using InsideLLMs.Distributed.Grains.Training;
+using Microsoft.Extensions.Logging;
 using Orleans.Runtime;
 
 namespace InsideLLMs.Distributed.Grains.Cluster;
@@ -19,13 +20,20 @@ public sealed class PipelineStageGrain(
     [PersistentState("stage", TrainingStorage.ProviderName)] IPersistentState<StageCheckpointState> state,
     ComputeScheduler compute,
     DatasetCache datasets,
-    ILocalSiloDetails silo) : Grain, IPipelineStageGrain, IDisposable
+    ILocalSiloDetails silo,
+    ILogger<PipelineStageGrain> logger) : Grain, IPipelineStageGrain, IDisposable
 {
     // A run keeps up to 50 snapshots in its state: 50 x 1,024 points is about the size of its metrics history.
     private const int MaxSnapshotPoints = 1024;
 
-    // A peer that takes longer than this to send is gone; the run's rollback normally ends the wait much sooner.
-    private static readonly TimeSpan MessageTimeout = TimeSpan.FromMinutes(2);
+
+    // Well inside the caller's 30 s response timeout, so a rollback is not retried because of our own wait.
+    private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(10);
+
+    private readonly SemaphoreSlim _initializing = new(1, 1);
+
+    // Bumped by every initialisation: a step started before it must not take messages meant for the steps after it.
+    private long _generation;
 
     private readonly Mailbox<(long Step, int MicroBatch), ActivationMessage> _activations = new("activation");
     private readonly Mailbox<(long Step, int MicroBatch), GradientMessage> _gradients = new("gradient");
@@ -38,46 +46,82 @@ public sealed class PipelineStageGrain(
 
     private string Key => this.GetPrimaryKeyString();
 
+    // A peer that takes longer than this to send is gone; the run's rollback normally ends the wait much sooner.
+    private TimeSpan MessageTimeout => TimeSpan.FromSeconds(compute.Options.MessageTimeoutSeconds);
+
     private string SiloName => silo.SiloAddress.ToString();
 
     public async Task InitializeAsync(StageAssignment assignment, long? restoreStep)
     {
         ArgumentNullException.ThrowIfNull(assignment);
-        const string reason = "the stage is being re-initialised (the run is rolling back)";
-        _activations.Reset(reason);
-        _gradients.Reset(reason);
-        _chunks.Reset(reason);
-        _tied.Reset(reason);
+        // A retried rollback can arrive while the previous one still runs (its caller timed out): one at a time.
+        await _initializing.WaitAsync();
         try
         {
-            await _inFlight; // let an aborted step unwind before its worker is replaced
-        }
-        catch (Exception)
-        {
-            // The aborted step's failure is the run's business; it already saw it.
-        }
-
-        byte[]? checkpoint = null;
-        if (restoreStep is { } step)
-        {
-            await state.ReadStateAsync();
-            checkpoint = step == state.State.CurrentStep ? state.State.Current
-                : step == state.State.PreviousStep ? state.State.Previous
-                : throw new InvalidOperationException($"Stage {Key} has no checkpoint of step {step} (it has {state.State.CurrentStep} and {state.State.PreviousStep}).");
-        }
-
-        await ReplaceWorkerAsync(assignment, checkpoint);
-        if (state.State.Assignment != assignment)
-        {
-            state.State.Assignment = assignment;
-            if (restoreStep is null)
+            const string reason = "the stage is being re-initialised (the run is rolling back)";
+            _generation++;
+            _activations.Close(reason);
+            _gradients.Close(reason);
+            _chunks.Close(reason);
+            _tied.Close(reason);
+            // Let an aborted step unwind before its worker is replaced. Its waits now fail at once; a call it makes to a
+            // silo that just died can still take until membership declares that silo dead, so the wait is bounded.
+            var aborted = _inFlight;
+            if (await Task.WhenAny(aborted, Task.Delay(AbortGrace)) != aborted)
             {
-                state.State.CurrentStep = state.State.PreviousStep = -1;
-                state.State.Current = state.State.Previous = null;
+                logger.LogWarning("Stage {Stage}: the aborted step is still running after {Seconds} s; replacing its worker anyway", Key, AbortGrace.TotalSeconds);
             }
 
-            await state.WriteStateAsync();
+            byte[]? checkpoint = null;
+            if (restoreStep is { } step)
+            {
+                await state.ReadStateAsync();
+                checkpoint = step == state.State.CurrentStep ? state.State.Current
+                    : step == state.State.PreviousStep ? state.State.Previous
+                    : throw new InvalidOperationException($"Stage {Key} has no checkpoint of step {step} (it has {state.State.CurrentStep} and {state.State.PreviousStep}).");
+            }
+
+            await ReplaceWorkerAsync(assignment, checkpoint);
+            if (state.State.Assignment != assignment)
+            {
+                state.State.Assignment = assignment;
+                if (restoreStep is null)
+                {
+                    state.State.CurrentStep = state.State.PreviousStep = -1;
+                    state.State.Current = state.State.Previous = null;
+                }
+
+                await state.WriteStateAsync();
+            }
+
+            logger.LogInformation("Stage {Stage} initialised at step {Step}", Key, restoreStep ?? 0);
         }
+        finally
+        {
+            _activations.Open();
+            _gradients.Open();
+            _chunks.Open();
+            _tied.Open();
+            _initializing.Release();
+        }
+    }
+
+    /// <summary>
+    /// Orleans deactivates a stage when the silo that held its directory entry dies, even though this silo lives; the
+    /// deactivation waits for requests in progress, and a step waiting for a message from the dead silo would hold it,
+    /// and every call queued for the stage's next activation (the run's rollback among them), until its message timeout.
+    /// Ending the waits now lets the step fail and the deactivation finish at once.
+    /// </summary>
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        var why = $"the stage is deactivating ({reason.Description})";
+        _generation++;
+        _activations.Close(why);
+        _gradients.Close(why);
+        _chunks.Close(why);
+        _tied.Close(why);
+        logger.LogInformation("Stage {Stage} deactivating: {Reason}", Key, reason.Description);
+        return base.OnDeactivateAsync(reason, cancellationToken);
     }
 
     public Task<StageStepReport> RunStepAsync(long step)
@@ -215,6 +259,7 @@ public sealed class PipelineStageGrain(
 
     private async Task<StageStepReport> RunStepCoreAsync(long step)
     {
+        var generation = _generation;
         var (assignment, worker, schedule) = (Assignment(), Worker(), _schedule!);
         var spec = assignment.Spec;
         var stage = worker.Stage;
@@ -248,7 +293,7 @@ public sealed class PipelineStageGrain(
                 }
                 else
                 {
-                    var (message, bubble, transit) = await WaitAsync(_activations, (step, micro), m => m.SentAtMicroseconds);
+                    var (message, bubble, transit) = await WaitAsync(_activations, (step, micro), m => m.SentAtMicroseconds, generation);
                     (bubbleSeconds, messagingSeconds) = (bubbleSeconds + bubble, messagingSeconds + transit);
                     hidden = message.Hidden.Data;
                     shape = message.Hidden.Shape;
@@ -279,7 +324,7 @@ public sealed class PipelineStageGrain(
                 byte[]? outputGradient = null;
                 if (!stage.IsLast)
                 {
-                    var (message, bubble, transit) = await WaitAsync(_gradients, (step, micro), m => m.SentAtMicroseconds);
+                    var (message, bubble, transit) = await WaitAsync(_gradients, (step, micro), m => m.SentAtMicroseconds, generation);
                     (bubbleSeconds, messagingSeconds) = (bubbleSeconds + bubble, messagingSeconds + transit);
                     outputGradient = message.Gradient.Data;
                 }
@@ -330,6 +375,7 @@ public sealed class PipelineStageGrain(
 
     private async Task<StageReduceReport> ReduceCoreAsync(long step)
     {
+        var generation = _generation;
         var (assignment, worker) = (Assignment(), Worker());
         var spec = assignment.Spec;
         var stage = worker.Stage;
@@ -352,6 +398,7 @@ public sealed class PipelineStageGrain(
                 await next.ReceiveChunkAsync(new ChunkMessage(step, send.Round, payload));
                 allReduceBytes += payload.Length;
                 var receive = round.Single(t => t.Receiver == assignment.Replica);
+                Current(generation);
                 var chunk = await _chunks.ReceiveAsync((step, receive.Round), MessageTimeout);
                 RingAllReduce.Receive(receive, chunk.Data, flat);
             }
@@ -368,6 +415,7 @@ public sealed class PipelineStageGrain(
             var embeddingShape = new long[] { worker.Model.Config.VocabularySize, worker.Model.Config.EmbeddingSize };
             await other.ReceiveTiedGradientAsync(new TiedGradientMessage(step, stage.IsFirst, new TensorMessage(mine, embeddingShape)));
             tiedBytes += mine.Length;
+            Current(generation);
             var theirs = await _tied.ReceiveAsync(step, MessageTimeout);
             await compute.RunAsync(() => worker.CombineTiedGradient(theirs.Gradient.Data));
         }
@@ -383,13 +431,23 @@ public sealed class PipelineStageGrain(
     /// this stage yet), from then to its arrival is messaging.
     /// </summary>
     private async Task<(T Message, double Bubble, double Transit)> WaitAsync<TKey, T>(
-        Mailbox<TKey, T> mailbox, TKey key, Func<T, long> sentAt) where TKey : notnull
+        Mailbox<TKey, T> mailbox, TKey key, Func<T, long> sentAt, long generation) where TKey : notnull
     {
+        Current(generation);
         var waitStarted = Now();
         var message = await mailbox.ReceiveAsync(key, MessageTimeout);
         var arrived = Now();
         var sent = Math.Clamp(sentAt(message), waitStarted, arrived);
         return (message, (sent - waitStarted) / 1e6, (arrived - sent) / 1e6);
+    }
+
+    /// <summary>Stops a step that an initialisation has superseded before it waits for (and takes) a new step's message.</summary>
+    private void Current(long generation)
+    {
+        if (generation != _generation)
+        {
+            throw new OperationCanceledException($"Stage {Key}: this step was rolled back.");
+        }
     }
 
     private async Task ReplaceWorkerAsync(StageAssignment assignment, byte[]? checkpoint)
@@ -434,5 +492,9 @@ public sealed class PipelineStageGrain(
 
     internal static long Now() => DateTimeOffset.UtcNow.Ticks / 10 - DateTimeOffset.UnixEpoch.Ticks / 10;
 
-    public void Dispose() => _worker?.Dispose();
+    public void Dispose()
+    {
+        _worker?.Dispose();
+        _initializing.Dispose();
+    }
 }

@@ -13,4 +13,11 @@ public sealed class ComputeOptions
 
     /// <summary>libtorch (OpenMP) threads each worker uses. Workers x this should not exceed the cores.</summary>
     public int TorchThreadsPerWorker { get; set; } = 1;
+
+    /// <summary>
+    /// How long a pipeline stage waits for an activation, gradient or all-reduce chunk before it gives the step up
+    /// (and the run rolls back). It bounds how long a stage stuck on a lost peer can hold up its own deactivation and
+    /// with it the rollback; raise it for models whose single step takes longer than this.
+    /// </summary>
+    public double MessageTimeoutSeconds { get; set; } = 30;
 }

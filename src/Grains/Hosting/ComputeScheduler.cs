@@ -21,6 +21,11 @@ public sealed class ComputeScheduler : IDisposable
             throw new ArgumentException($"Compute needs at least one worker with one thread; got {options.Workers} workers x {options.TorchThreadsPerWorker} threads.");
         }
 
+        if (!(options.MessageTimeoutSeconds > 0))
+        {
+            throw new ArgumentException($"Compute:MessageTimeoutSeconds must be positive; got {options.MessageTimeoutSeconds}.");
+        }
+
         Options = options;
         _workers = [.. Enumerable.Range(0, options.Workers).Select(i => new Thread(() => Work(options.TorchThreadsPerWorker))
         {
