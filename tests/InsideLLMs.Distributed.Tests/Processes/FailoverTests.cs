@@ -21,6 +21,7 @@ namespace InsideLLMs.Distributed.Tests.Processes;
 /// stages. The run must roll back to its last consistent checkpoint and finish by itself, with the same weights as a
 /// run that was never interrupted.
 /// </summary>
+[Collection(AloneCollection.Name)]
 public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
 {
     private const int CheckpointInterval = 5;
