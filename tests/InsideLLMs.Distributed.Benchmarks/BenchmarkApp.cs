@@ -146,7 +146,7 @@ internal static class BenchmarkApp
         var (data, model) = preset.Load();
         Console.WriteLine($"[{preset.Name}] {preset.Description}: vocabulary {data.Vocabulary.Count}, {model.ParameterCount:N0} parameters, dataset built in {Stopwatch.GetElapsedTime(loadStarted).TotalSeconds:F1} s");
         using var trainer = new ReferenceTrainer(model, data, preset.Training);
-        var progress = new InlineProgress(p =>
+        var progress = new InlineProgress<TrainingProgress>(p =>
         {
             if (p.Step % 100 == 0 || p.Step == p.TotalSteps)
             {
@@ -197,9 +197,4 @@ internal static class BenchmarkApp
     }
 
     private static string F(double value, int decimals = 1) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
-
-    private sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
-    }
 }

@@ -29,7 +29,7 @@ internal static class EmbeddingSuite
         var preset = TrainingPresets.Synthetic;
         var (data, model) = preset.Load();
         using var trainer = new ReferenceTrainer(model, data, preset.Training with { Steps = steps ?? preset.Training.Steps, EvalInterval = 0 });
-        var summary = trainer.Run(new InlineProgress(p =>
+        var summary = trainer.Run(new InlineProgress<TrainingProgress>(p =>
         {
             if (p.Step % 250 == 0 || p.Step == p.TotalSteps)
             {
@@ -103,10 +103,5 @@ internal static class EmbeddingSuite
     {
         var index = Array.IndexOf(args, name);
         return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
-    }
-
-    private sealed class InlineProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

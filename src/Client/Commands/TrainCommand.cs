@@ -134,11 +134,6 @@ internal static class TrainCommand
         cli.Console.Write(table);
         return ExitCodes.Success;
     }
-
-    private sealed class InlineProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
 
 internal sealed record ValidationPoint(long Step, double Loss);

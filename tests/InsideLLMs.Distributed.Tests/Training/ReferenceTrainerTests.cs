@@ -76,7 +76,7 @@ public sealed class ReferenceTrainerTests : IDisposable
         using var trainer = new ReferenceTrainer(Config(data), data, Options with { Steps = 30, EvalInterval = 15, EvalBatches = null });
         var before = trainer.Evaluate();
         var reports = new List<TrainingProgress>();
-        var summary = trainer.Run(new SynchronousProgress<TrainingProgress>(reports.Add));
+        var summary = trainer.Run(new InlineProgress<TrainingProgress>(reports.Add));
 
         Assert.Equal(30, reports.Count);
         Assert.Equal(Enumerable.Range(1, 30).Select(i => (long)i), reports.Select(r => r.Step));
@@ -140,10 +140,4 @@ public sealed class ReferenceTrainerTests : IDisposable
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
-
-    /// <summary>Progress&lt;T&gt; posts to the thread pool; this reports inline so the test sees every report in order.</summary>
-    private sealed class SynchronousProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
 }
