@@ -106,7 +106,8 @@ public sealed class StageWorker : IDisposable
         {
             if (Stage.IsLast)
             {
-                (stashed.Output * _lossScale).backward();
+                using var lossScale = _lossScale.ToScalar();
+                stashed.Output.mul(lossScale).backward();
             }
             else
             {
@@ -140,7 +141,7 @@ public sealed class StageWorker : IDisposable
         using var _ = no_grad();
         var mine = parameter.grad!;
         var theirs = TensorIO.FromBytes(other, mine.shape);
-        var sum = Stage.IsFirst ? mine + theirs : theirs + mine;
+        var sum = Stage.IsFirst ? mine.Plus(theirs) : theirs.Plus(mine);
         mine.copy_(sum);
     }
 

@@ -28,8 +28,8 @@ public sealed class Block : Module<Tensor, Tensor>
 
     public Tensor Forward(Tensor x, AttentionProbe? probe, KvCache? cache = null)
     {
-        x = x + attn.Forward(ln_1.call(x), _layer, probe, cache); // (B, T, C)
-        x = x + mlp.call(ln_2.call(x)); // (B, T, C)
+        x = x.Plus(attn.Forward(ln_1.call(x), _layer, probe, cache)); // (B, T, C): x + attn(ln1(x))
+        x = x.Plus(mlp.call(ln_2.call(x))); // (B, T, C): x + mlp(ln2(x))
         if (probe is not null && probe.Wants(_layer))
         {
             probe.RecordOutput(_layer, x);

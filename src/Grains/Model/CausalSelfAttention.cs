@@ -53,9 +53,10 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
         Tensor y;
         if (probe is not null && probe.Wants(layer))
         {
-            var scores = q.matmul(k.transpose(-2, -1)) * (1.0 / Math.Sqrt(headSize)); // (B, nh, T, L + T)
+            using var scale = (1.0 / Math.Sqrt(headSize)).ToScalar();
+            var scores = q.matmul(k.transpose(-2, -1)).mul(scale); // (B, nh, T, L + T)
             using var future = ones(time, keys, dtype: ScalarType.Bool).triu(past + 1); // (T, L + T): true where j > past + i
-            var weights = functional.softmax(scores.masked_fill(future, double.NegativeInfinity), dim: -1); // (B, nh, T, L + T)
+            var weights = functional.softmax(scores.masked_fill(future, Scalars.NegativeInfinity), dim: -1); // (B, nh, T, L + T)
             probe.RecordAttention(layer, x, q, k, v, weights);
             y = attn_dropout.call(weights).matmul(v); // (B, nh, T, hs)
             probe.RecordHeadOutputs(layer, y);

@@ -132,8 +132,10 @@ public sealed class GptStage : Module
                 $"Positions {start}..{start + time - 1} lie beyond the context of {Config.BlockSize}: the model learned positions 0..{Config.BlockSize - 1} only.");
         }
 
-        using var positions = arange(start, start + time, dtype: ScalarType.Int64); // (T)
-        return drop!.call(wte!.call(tokens) + wpe!.call(positions)); // (B, T, C)
+        using var from = start.ToScalar();
+        using var to = (start + time).ToScalar();
+        using var positions = arange(from, to, dtype: ScalarType.Int64); // (T)
+        return drop!.call(wte!.call(tokens).Plus(wpe!.call(positions))); // (B, T, C)
     }
 
     /// <summary>
@@ -156,7 +158,7 @@ public sealed class GptStage : Module
             }
             else if (name.Contains("ln_", StringComparison.Ordinal))
             {
-                parameter.fill_(1.0);
+                parameter.fill_(Scalars.One);
             }
             else
             {

@@ -1,3 +1,4 @@
+using InsideLLMs.Distributed.Grains.Model;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -46,10 +47,17 @@ public sealed class AdamW : IDisposable
         var (beta1, beta2) = (_options.Beta1, _options.Beta2);
         var biasCorrection1 = 1 - Math.Pow(beta1, StepCount);
         var biasCorrection2 = 1 - Math.Pow(beta2, StepCount);
-        var stepSize = learningRate / biasCorrection1;
-        var denominatorScale = 1.0 / Math.Sqrt(biasCorrection2);
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        // Every scalar is held until the loop is done: a temporary one could be finalized while libtorch reads it.
+        using var shrink = (1 - learningRate * _options.WeightDecay).ToScalar(); // decoupled decay, independent of the gradient
+        using var keep1 = beta1.ToScalar();
+        using var take1 = (1 - beta1).ToScalar();
+        using var keep2 = beta2.ToScalar();
+        using var take2 = (1 - beta2).ToScalar();
+        using var denominatorScale = (1.0 / Math.Sqrt(biasCorrection2)).ToScalar();
+        using var epsilon = _options.Epsilon.ToScalar();
+        using var minusStepSize = (-learningRate / biasCorrection1).ToScalar();
         foreach (var (_, parameter, decay, m, v) in _slots)
         {
             var grad = parameter.grad;
@@ -60,13 +68,13 @@ public sealed class AdamW : IDisposable
 
             if (decay && _options.WeightDecay != 0)
             {
-                parameter.mul_(1 - learningRate * _options.WeightDecay); // decoupled: shrink, independent of the gradient
+                parameter.mul_(shrink);
             }
 
-            m.mul_(beta1).add_(grad, alpha: 1 - beta1);
-            v.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
-            var denominator = v.sqrt().mul_(denominatorScale).add_(_options.Epsilon);
-            parameter.addcdiv_(m, denominator, value: -stepSize);
+            m.mul_(keep1).add_(grad, alpha: take1);
+            v.mul_(keep2).addcmul_(grad, grad, value: take2);
+            var denominator = v.sqrt().mul_(denominatorScale).add_(epsilon, Scalars.One);
+            parameter.addcdiv_(m, denominator, value: minusStepSize);
         }
     }
 

@@ -1,3 +1,4 @@
+using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
@@ -39,9 +40,11 @@ public static class GradientClipping
         }
 
         using var _ = no_grad();
+        using var scope = NewDisposeScope(); // the grad wrappers below
+        using var factor = coefficient.ToScalar();
         foreach (var parameter in parameters)
         {
-            parameter.grad?.mul_(coefficient);
+            parameter.grad?.mul_(factor);
         }
     }
 }

@@ -114,7 +114,8 @@ public sealed class ReferenceTrainer : IDisposable
             var batch = Data.TrainBatch(Options.Seed, step, micro, replica: 0, Options.MicroBatches, Options.BatchSize);
             var (inputs, targets) = ToTensors(batch);
             var microLoss = GptStage.Loss(Model.Forward(inputs), targets);
-            (microLoss / Options.MicroBatches).backward(); // the mean over the global batch, accumulated
+            using var microBatches = Options.MicroBatches.ToScalar();
+            microLoss.div(microBatches).backward(); // the mean over the global batch, accumulated
             loss += microLoss.item<float>() / Options.MicroBatches;
         }
 
