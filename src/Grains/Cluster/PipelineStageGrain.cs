@@ -39,7 +39,9 @@ public sealed class PipelineStageGrain(
     private readonly Mailbox<(long Step, int MicroBatch), GradientMessage> _gradients = new("gradient");
     private readonly Mailbox<(long Step, int Round), ChunkMessage> _chunks = new("all-reduce chunk");
     private readonly Mailbox<long, TiedGradientMessage> _tied = new("tied gradient");
-    private StageWorker? _worker;
+    private Owned<StageWorker>? _worker;
+    private StageSpec? _stage; // the worker's slice of the model (managed: read without a lease)
+    private GptConfig? _config;
     private StageAssignment? _assignment;
     private PipelineSchedule? _schedule;
     private Task _inFlight = Task.CompletedTask;
@@ -166,14 +168,14 @@ public sealed class PipelineStageGrain(
     {
         var worker = Worker();
         var started = Now();
-        await compute.RunAsync(() => worker.Update(clipCoefficient, learningRate));
+        await compute.RunAsync(worker, w => w.Update(clipCoefficient, learningRate));
         return Span(TraceOps.Optimizer, step, TraceEvent.NoMicroBatch, started, Now());
     }
 
     public async Task SaveCheckpointAsync(long step)
     {
         var worker = Worker();
-        var bytes = await compute.RunAsync(worker.SaveState);
+        var bytes = await compute.RunAsync(worker, w => w.SaveState());
         if (state.State.CurrentStep != step)
         {
             state.State.PreviousStep = state.State.CurrentStep;
@@ -187,8 +189,8 @@ public sealed class PipelineStageGrain(
 
     public async Task<double> ValidateAsync(int? maxBatches)
     {
-        var (assignment, worker) = (Assignment(), Worker());
-        if (!worker.Stage.IsFirst)
+        var (assignment, worker, stage) = (Assignment(), Worker(), Stage());
+        if (!stage.IsFirst)
         {
             throw new InvalidOperationException("Validation starts at the first stage.");
         }
@@ -207,8 +209,8 @@ public sealed class PipelineStageGrain(
             long[] shape = [batch.BatchSize, batch.BlockSize];
             var tokens = TokenBytes.To(batch.Inputs);
             var targetIds = TokenBytes.To(batch.Targets);
-            var (hidden, hiddenShape, sum, count) = await compute.RunAsync(() => worker.Evaluate(tokens, null, shape, targetIds));
-            var result = worker.Stage.IsLast
+            var (hidden, hiddenShape, sum, count) = await compute.RunAsync(worker, w => w.Evaluate(tokens, null, shape, targetIds));
+            var result = stage.IsLast
                 ? new ValidationResult(sum, count)
                 : await Next(assignment).ForwardValidationAsync(new TensorMessage(hidden!, hiddenShape!), batch.Targets);
             lossSum += result.LossSum;
@@ -222,8 +224,8 @@ public sealed class PipelineStageGrain(
     {
         var (assignment, worker) = (Assignment(), Worker());
         var targetIds = TokenBytes.To(targets);
-        var (output, shape, sum, count) = await compute.RunAsync(() => worker.Evaluate(null, hidden.Data, hidden.Shape, targetIds));
-        return worker.Stage.IsLast
+        var (output, shape, sum, count) = await compute.RunAsync(worker, w => w.Evaluate(null, hidden.Data, hidden.Shape, targetIds));
+        return Stage().IsLast
             ? new ValidationResult(sum, count)
             : await Next(assignment).ForwardValidationAsync(new TensorMessage(output!, shape!), targets);
     }
@@ -236,33 +238,36 @@ public sealed class PipelineStageGrain(
         }
 
         var worker = Worker();
-        var parameters = await compute.RunAsync(worker.Parameters);
+        var parameters = await compute.RunAsync(worker, w => w.Parameters());
         return [.. parameters.Select(p => new NamedTensor(p.Name, new TensorMessage(p.Data, p.Shape)))];
     }
 
     public async Task<EmbeddingView?> SnapshotEmbeddingsAsync(long step)
     {
         var (assignment, worker) = (Assignment(), Worker());
-        if (!worker.Stage.IsFirst)
+        if (!Stage().IsFirst)
         {
             throw new InvalidOperationException("The token embedding table is on the first stage.");
         }
 
         var embeddings = new LexiconEmbeddings(datasets.Get(assignment.Spec).Vocabulary, LexiconEmbeddings.LexiconOf(assignment.Spec.Corpus));
-        if (embeddings.PointCount(worker.Model.Config.VocabularySize) > MaxSnapshotPoints)
+        if (embeddings.PointCount(_config!.VocabularySize) > MaxSnapshotPoints)
         {
             return null;
         }
 
-        return await compute.RunAsync(() => embeddings.View(worker.Model.TokenEmbedding!, step));
+        return await compute.RunAsync(worker, w =>
+        {
+            using var scope = TorchSharp.torch.NewDisposeScope(); // the table's wrapper
+            return embeddings.View(w.Model.TokenEmbedding!, step);
+        });
     }
 
     private async Task<StageStepReport> RunStepCoreAsync(long step)
     {
         var generation = _generation;
-        var (assignment, worker, schedule) = (Assignment(), Worker(), _schedule!);
+        var (assignment, worker, schedule, stage) = (Assignment(), Worker(), _schedule!, Stage());
         var spec = assignment.Spec;
-        var stage = worker.Stage;
         var trace = new List<TraceSpan>();
         double computeSeconds = 0, bubbleSeconds = 0, messagingSeconds = 0, lossSum = 0;
         long activationBytes = 0, gradientBytes = 0;
@@ -272,7 +277,7 @@ public sealed class PipelineStageGrain(
         var sends = new List<Task>();
         _activations.Forget(key => key.Step < step);
         _gradients.Forget(key => key.Step < step);
-        await compute.RunAsync(worker.BeginStep);
+        await compute.RunAsync(worker, w => w.BeginStep());
         var shard = stage.IsFirst || stage.IsLast
             ? GrainFactory.GetGrain<IDataShardGrain>(RunLayout.ShardKey(assignment.RunId, assignment.Replica))
             : null;
@@ -301,11 +306,15 @@ public sealed class PipelineStageGrain(
 
                 var targets = stage.IsLast ? TokenBytes.To(batch!.Targets) : null;
                 var started = Now();
-                var (output, outputShape, loss) = await compute.RunAsync(() => worker.Forward(micro, tokens, hidden, shape, targets));
+                var (output, outputShape, loss, stashed) = await compute.RunAsync(worker, w =>
+                {
+                    var (hiddenOut, hiddenShape, microLoss) = w.Forward(micro, tokens, hidden, shape, targets);
+                    return (hiddenOut, hiddenShape, microLoss, w.StashedCount);
+                });
                 var ended = Now();
                 computeSeconds += (ended - started) / 1e6;
                 trace.Add(Span(TraceOps.Forward, step, micro, started, ended));
-                peakStash = Math.Max(peakStash, worker.StashedCount);
+                peakStash = Math.Max(peakStash, stashed);
                 if (stage.IsLast)
                 {
                     lossSum += loss;
@@ -330,7 +339,7 @@ public sealed class PipelineStageGrain(
                 }
 
                 var started = Now();
-                var (inputGradient, inputShape) = await compute.RunAsync(() => worker.Backward(micro, outputGradient));
+                var (inputGradient, inputShape) = await compute.RunAsync(worker, w => w.Backward(micro, outputGradient));
                 var ended = Now();
                 computeSeconds += (ended - started) / 1e6;
                 trace.Add(Span(TraceOps.Backward, step, micro, started, ended));
@@ -376,15 +385,14 @@ public sealed class PipelineStageGrain(
     private async Task<StageReduceReport> ReduceCoreAsync(long step)
     {
         var generation = _generation;
-        var (assignment, worker) = (Assignment(), Worker());
+        var (assignment, worker, stage) = (Assignment(), Worker(), Stage());
         var spec = assignment.Spec;
-        var stage = worker.Stage;
         var trace = new List<TraceSpan>();
         var started = Stopwatch.GetTimestamp();
         long allReduceBytes = 0, tiedBytes = 0;
         _chunks.Forget(key => key.Step < step);
         _tied.Forget(key => key < step);
-        var flat = await compute.RunAsync(worker.FlattenGradient);
+        var flat = await compute.RunAsync(worker, w => w.FlattenGradient());
         if (spec.Replicas > 1)
         {
             var ringStarted = Now();
@@ -403,24 +411,24 @@ public sealed class PipelineStageGrain(
                 RingAllReduce.Receive(receive, chunk.Data, flat);
             }
 
-            await compute.RunAsync(() => worker.LoadGradient(flat));
+            await compute.RunAsync(worker, w => w.LoadGradient(flat));
             trace.Add(Span(TraceOps.AllReduce, step, TraceEvent.NoMicroBatch, ringStarted, Now()));
         }
 
         if (spec.Stages > 1 && (stage.IsFirst || stage.IsLast))
         {
-            var mine = await compute.RunAsync(worker.TiedGradient);
+            var mine = await compute.RunAsync(worker, w => w.TiedGradient());
             var other = GrainFactory.GetGrain<IPipelineStageGrain>(
                 RunLayout.StageKey(assignment.RunId, assignment.Replica, stage.IsFirst ? spec.Stages - 1 : 0));
-            var embeddingShape = new long[] { worker.Model.Config.VocabularySize, worker.Model.Config.EmbeddingSize };
+            var embeddingShape = new long[] { _config!.VocabularySize, _config.EmbeddingSize };
             await other.ReceiveTiedGradientAsync(new TiedGradientMessage(step, stage.IsFirst, new TensorMessage(mine, embeddingShape)));
             tiedBytes += mine.Length;
             Current(generation);
             var theirs = await _tied.ReceiveAsync(step, MessageTimeout);
-            await compute.RunAsync(() => worker.CombineTiedGradient(theirs.Gradient.Data));
+            await compute.RunAsync(worker, w => w.CombineTiedGradient(theirs.Gradient.Data));
         }
 
-        var sumOfSquares = await compute.RunAsync(() => worker.GradientSumOfSquares(countTiedCopy: stage.IsFirst));
+        var sumOfSquares = await compute.RunAsync(worker, w => w.GradientSumOfSquares(countTiedCopy: stage.IsFirst));
         return new StageReduceReport(
             stage.Index, assignment.Replica, allReduceBytes, tiedBytes, (long)flat.Length * sizeof(float), sumOfSquares,
             Stopwatch.GetElapsedTime(started).TotalSeconds, trace);
@@ -457,19 +465,29 @@ public sealed class PipelineStageGrain(
         var config = RunLayout.Model(spec, data);
         var stage = StageSpec.Partition(config, spec.Stages)[assignment.Stage];
         var options = TrainingSpecs.Reference(spec).Optimizer;
-        var old = _worker;
+        // The old worker goes once the operations already holding it (an aborted step's last one) have run.
+        _worker?.Retire();
         _worker = null;
-        _worker = await compute.RunAsync(() =>
+        var worker = await compute.RunAsync(() =>
         {
-            old?.Dispose();
-            var worker = new StageWorker(config, stage, options, spec.Seed, spec.MicroBatches * spec.Replicas);
-            if (checkpoint is not null)
+            var built = new StageWorker(config, stage, options, spec.Seed, spec.MicroBatches * spec.Replicas);
+            try
             {
-                worker.LoadState(checkpoint);
-            }
+                if (checkpoint is not null)
+                {
+                    built.LoadState(checkpoint);
+                }
 
-            return worker;
+                return built;
+            }
+            catch
+            {
+                built.Dispose();
+                throw;
+            }
         });
+        _worker = new Owned<StageWorker>(worker, $"stage {Key}'s worker", exclusive: true);
+        (_stage, _config) = (stage, config);
         _assignment = assignment;
         _schedule = PipelineSchedule.Create(RunLayout.Schedule(spec.Schedule), spec.Stages, spec.MicroBatches);
     }
@@ -482,7 +500,9 @@ public sealed class PipelineStageGrain(
 
     private StageAssignment Assignment() => _assignment ?? throw new InvalidOperationException($"Stage {Key} was never initialised.");
 
-    private StageWorker Worker() => _worker ?? throw new InvalidOperationException($"Stage {Key} has no model (not initialised, or restored after a failure).");
+    private Owned<StageWorker> Worker() => _worker ?? throw new InvalidOperationException($"Stage {Key} has no model (not initialised, or restored after a failure).");
+
+    private StageSpec Stage() => _stage ?? throw new InvalidOperationException($"Stage {Key} was never initialised.");
 
     private TraceSpan Span(string op, long step, int micro, long start, long end)
     {
@@ -494,7 +514,7 @@ public sealed class PipelineStageGrain(
 
     public void Dispose()
     {
-        _worker?.Dispose();
+        _worker?.Retire();
         _initializing.Dispose();
     }
 }

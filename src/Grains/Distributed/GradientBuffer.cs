@@ -40,6 +40,7 @@ public static class GradientBuffer
         ArgumentNullException.ThrowIfNull(parameters);
         var list = parameters.ToList();
         var buffer = new float[Length(list)];
+        using var scope = NewDisposeScope(); // the .grad wrappers and the intermediate copies
         var offset = 0;
         foreach (var parameter in list)
         {
@@ -70,6 +71,7 @@ public static class GradientBuffer
         }
 
         using var _ = no_grad();
+        using var scope = NewDisposeScope();
         var offset = 0;
         foreach (var parameter in list)
         {

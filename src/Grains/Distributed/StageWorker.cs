@@ -128,7 +128,11 @@ public sealed class StageWorker : IDisposable
     public void LoadGradient(float[] flat) => GradientBuffer.Unflatten(flat, _parameters.Select(p => p.Parameter));
 
     /// <summary>This stage's copy of the tied embedding/head matrix's gradient: wte on the first stage, lm_head on the last.</summary>
-    public byte[] TiedGradient() => TensorIO.ToBytes(TiedParameter().grad ?? throw new InvalidOperationException("The tied matrix has no gradient yet."));
+    public byte[] TiedGradient()
+    {
+        using var scope = NewDisposeScope(); // the .grad wrapper
+        return TensorIO.ToBytes(TiedParameter().grad ?? throw new InvalidOperationException("The tied matrix has no gradient yet."));
+    }
 
     /// <summary>
     /// Sets the tied matrix's gradient to first + last, in that order on both stages, so both copies hold the same

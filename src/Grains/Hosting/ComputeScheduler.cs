@@ -40,7 +40,75 @@ public sealed class ComputeScheduler : IDisposable
 
     public ComputeOptions Options { get; }
 
+    /// <summary>
+    /// Runs <paramref name="work"/> on an owned object: the lease is taken now, before the work is queued, and given back
+    /// once it has run, so the object cannot be freed in between (see <see cref="Owned{T}"/>).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The object was retired before the work could be queued.</exception>
+    public Task<TResult> RunAsync<T, TResult>(Owned<T> owned, Func<T, TResult> work) where T : class, IDisposable
+    {
+        ArgumentNullException.ThrowIfNull(owned);
+        ArgumentNullException.ThrowIfNull(work);
+        var lease = owned.Acquire();
+        return Queue(() =>
+        {
+            using (lease)
+            {
+                return lease.Use(work);
+            }
+        });
+    }
+
+    /// <summary>Runs <paramref name="work"/> on an owned object for its side effects.</summary>
+    public Task RunAsync<T>(Owned<T> owned, Action<T> work) where T : class, IDisposable
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return RunAsync(owned, value =>
+        {
+            work(value);
+            return true;
+        });
+    }
+
+    /// <summary>
+    /// Runs work on two owned objects at once (a model and a session's cache), holding both leases until it has run.
+    /// </summary>
+    public Task<TResult> RunAsync<T1, T2, TResult>(Owned<T1> first, Owned<T2> second, Func<T1, T2, TResult> work)
+        where T1 : class, IDisposable where T2 : class, IDisposable
+    {
+        ArgumentNullException.ThrowIfNull(first);
+        ArgumentNullException.ThrowIfNull(second);
+        ArgumentNullException.ThrowIfNull(work);
+        var firstLease = first.Acquire();
+        Owned<T2>.Lease secondLease;
+        try
+        {
+            secondLease = second.Acquire();
+        }
+        catch
+        {
+            firstLease.Dispose();
+            throw;
+        }
+
+        return Queue(() =>
+        {
+            using (firstLease)
+            using (secondLease)
+            {
+                return firstLease.Use(a => secondLease.Use(b => work(a, b)));
+            }
+        });
+    }
+
+    /// <summary>Runs work that touches no existing native object: building a new model or worker (hand it to an <see cref="Owned{T}"/>).</summary>
     public Task<T> RunAsync<T>(Func<T> work)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return Queue(work);
+    }
+
+    private Task<T> Queue<T>(Func<T> work)
     {
         ArgumentNullException.ThrowIfNull(work);
         // Continuations must not run on the worker: the awaiting grain resumes on its own scheduler.
@@ -57,16 +125,6 @@ public sealed class ComputeScheduler : IDisposable
             }
         });
         return completion.Task;
-    }
-
-    public Task RunAsync(Action work)
-    {
-        ArgumentNullException.ThrowIfNull(work);
-        return RunAsync(() =>
-        {
-            work();
-            return true;
-        });
     }
 
     private void Work(int torchThreads)

@@ -12,7 +12,7 @@ namespace InsideLLMs.Distributed.Grains.Hosting;
 public static class GrainServiceExtensions
 {
     /// <summary>
-    /// What the training grains need in a silo: the compute threads (section "Compute"), the dataset cache and,
+    /// What the training grains need in a silo: the compute threads (section "Compute"), how live inspection refreshes (section "Inspection"), the dataset cache and,
     /// unless the host registered one, an event publisher that drops events.
     /// </summary>
     public static IServiceCollection AddTrainingServices(this IServiceCollection services, IConfiguration? configuration = null)
@@ -20,6 +20,13 @@ public static class GrainServiceExtensions
         ArgumentNullException.ThrowIfNull(services);
         var options = configuration?.GetSection(ComputeOptions.Section).Get<ComputeOptions>() ?? new ComputeOptions();
         services.TryAddSingleton(options);
+        var inspection = configuration?.GetSection(InspectionOptions.Section).Get<InspectionOptions>() ?? new InspectionOptions();
+        if (!(inspection.LiveRefreshSeconds >= 0))
+        {
+            throw new ArgumentException($"Inspection:LiveRefreshSeconds must be zero or more; got {inspection.LiveRefreshSeconds}.");
+        }
+
+        services.TryAddSingleton(inspection);
         services.TryAddSingleton<ComputeScheduler>();
         services.TryAddSingleton<DatasetCache>();
         services.TryAddSingleton<TrainingMetrics>();

@@ -23,8 +23,7 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(5);
 
     private readonly Dictionary<string, Session> _sessions = new(StringComparer.Ordinal);
-    private GptStage? _model;
-    private ModelVersionInfo? _info;
+    private Loaded? _loaded;
     private Task? _loading;
     private long _forwards;
 
@@ -41,7 +40,7 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
     public async Task<TensorMessage> ForwardAsync(StageForward request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var (model, info) = await LoadAsync(request.Revision);
+        var loaded = await LoadAsync(request.Revision);
         _forwards++;
         if (!_sessions.TryGetValue(request.Session, out var session))
         {
@@ -51,21 +50,22 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
                     $"Stage {this.GetPrimaryKeyString()} has no cache for session {request.Session} (it was evicted after {IdleTimeout.TotalMinutes} idle minutes, or the stage moved to another silo); start the generation again.");
             }
 
-            session = new Session(new KvCache());
+            session = new Session(new Owned<KvCache>(new KvCache(), $"session {request.Session}'s cache on stage {this.GetPrimaryKeyString()}", exclusive: true));
             _sessions.Add(request.Session, session);
         }
 
-        if (session.Cache.Length != request.Start)
+        if (session.Length != request.Start)
         {
             throw new InvalidOperationException(
-                $"Stage {this.GetPrimaryKeyString()} holds {session.Cache.Length} positions of session {request.Session}, but the request starts at position {request.Start}.");
+                $"Stage {this.GetPrimaryKeyString()} holds {session.Length} positions of session {request.Session}, but the request starts at position {request.Start}.");
         }
 
         session.Busy = true;
         (byte[] Data, long[] Shape) output;
         try
         {
-            output = await compute.RunAsync(() => Run(model, session.Cache, request));
+            // Both leases are held until the forward has run: a reload or the session's end meanwhile only retires them.
+            (output, session.Length) = await compute.RunAsync(loaded.Model, session.Cache, (model, cache) => (Run(model, cache, request), cache.Length));
         }
         finally
         {
@@ -73,7 +73,7 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
             session.LastUsed = Stopwatch.GetTimestamp();
         }
 
-        if (model.Stage.IsLast)
+        if (loaded.Stage.IsLast)
         {
             return new TensorMessage(output.Data, output.Shape);
         }
@@ -86,10 +86,10 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
     {
         if (_sessions.Remove(session, out var ended))
         {
-            ended.Cache.Dispose();
+            ended.Cache.Retire();
         }
 
-        if (_info is { } info && StageIndex + 1 < info.Stages)
+        if (_loaded?.Info is { } info && StageIndex + 1 < info.Stages)
         {
             await GrainFactory.GetGrain<IInferenceStageGrain>(InferenceNames.StageKey(Version, StageIndex + 1)).EndSessionAsync(session);
         }
@@ -98,15 +98,15 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
     public async Task<InferenceStageInfo> DescribeAsync()
     {
         var info = await GrainFactory.GetGrain<IModelVersionGrain>(Version).GetInfoAsync();
-        var (model, _) = await LoadAsync(info.Revision);
-        var stage = model.Stage;
+        var loaded = await LoadAsync(info.Revision);
+        var stage = loaded.Stage;
         return new InferenceStageInfo(
             this.GetPrimaryKeyString(), stage.Index, [.. Enumerable.Range(stage.FirstBlock, stage.BlockCount)], stage.IsFirst, stage.IsLast,
-            InferenceModels.ParameterCount(model), silo.SiloAddress.ToString(), _sessions.Count, _forwards);
+            loaded.ParameterCount, silo.SiloAddress.ToString(), _sessions.Count, _forwards);
     }
 
     /// <summary>The first stage takes token IDs (1, T); later ones hidden states (1, T, C). The last returns the last position's logits (V).</summary>
-    private static (byte[] Data, long[] Shape) Run(GptStage model, KvCache cache, StageForward request)
+    internal static (byte[] Data, long[] Shape) Run(GptStage model, KvCache cache, StageForward request)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
@@ -131,9 +131,9 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
         return (TensorIO.ToBytes(output), output.shape); // (1, T, C)
     }
 
-    private async Task<(GptStage Model, ModelVersionInfo Info)> LoadAsync(long revision)
+    private async Task<Loaded> LoadAsync(long revision)
     {
-        while (_model is null || _info!.Revision != revision)
+        while (_loaded is null || _loaded.Info.Revision != revision)
         {
             if (_loading is { } loading)
             {
@@ -151,14 +151,14 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
                 _loading = null;
             }
 
-            if (_info!.Revision != revision)
+            if (_loaded!.Info.Revision != revision)
             {
                 throw new InvalidOperationException(
-                    $"Version '{Version}' was republished while this generation ran (revision {revision}, now {_info.Revision}); start the generation again.");
+                    $"Version '{Version}' was republished while this generation ran (revision {revision}, now {_loaded.Info.Revision}); start the generation again.");
             }
         }
 
-        return (_model, _info);
+        return _loaded;
     }
 
     private async Task ReloadAsync()
@@ -168,20 +168,22 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
         var parameters = await version.GetStageParametersAsync(StageIndex);
         var config = TrainingSpecs.Model(info.Spec, info.VocabularySize);
         var stage = StageSpec.Partition(config, info.Stages)[StageIndex];
-        var old = _model;
-        _model = null;
+        // Forwards still running on the old weights or caches finish first: retiring only stops new ones.
+        _loaded?.Model.Retire();
+        _loaded = null;
         foreach (var session in _sessions.Values)
         {
-            session.Cache.Dispose(); // caches of the old weights mean nothing to the new ones
+            session.Cache.Retire(); // caches of the old weights mean nothing to the new ones
         }
 
         _sessions.Clear();
-        _model = await compute.RunAsync(() =>
+        var (model, count) = await compute.RunAsync(() =>
         {
-            old?.Dispose();
-            return InferenceModels.Build(config, stage, parameters);
+            var built = InferenceModels.Build(config, stage, parameters);
+            return (built, InferenceModels.ParameterCount(built));
         });
-        _info = info;
+        // Shared: concurrent sessions run forwards on the same weights (eval mode, no_grad: nothing is written).
+        _loaded = new Loaded(new Owned<GptStage>(model, $"stage {this.GetPrimaryKeyString()}'s weights (revision {info.Revision})", exclusive: false), stage, info, count);
     }
 
     private Task EvictIdle()
@@ -190,7 +192,7 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
         foreach (var key in idle)
         {
             _sessions.Remove(key, out var session);
-            session!.Cache.Dispose();
+            session!.Cache.Retire();
         }
 
         return Task.CompletedTask;
@@ -200,16 +202,21 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
     {
         foreach (var session in _sessions.Values)
         {
-            session.Cache.Dispose();
+            session.Cache.Retire();
         }
 
         _sessions.Clear();
-        _model?.Dispose();
+        _loaded?.Model.Retire();
     }
 
-    private sealed class Session(KvCache cache)
+    private sealed record Loaded(Owned<GptStage> Model, StageSpec Stage, ModelVersionInfo Info, long ParameterCount);
+
+    private sealed class Session(Owned<KvCache> cache)
     {
-        public KvCache Cache { get; } = cache;
+        public Owned<KvCache> Cache { get; } = cache;
+
+        /// <summary>Positions the cache holds, as of the last forward (read without touching the native cache).</summary>
+        public int Length { get; set; }
 
         public long LastUsed { get; set; } = Stopwatch.GetTimestamp();
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Data;
@@ -5,61 +6,53 @@ using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Model;
 using InsideLLMs.Distributed.Grains.Tokenization;
 using InsideLLMs.Distributed.Grains.Training;
+using Microsoft.Extensions.Logging;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
 
 /// <summary>
-/// Inspection of a version (key: its name) or of a run's latest weights (key: <c>live:{runId}</c>, reloaded when the
-/// run has taken steps since). The whole model is rebuilt here from the parameters and runs on the compute threads.
+/// Inspection of a version (key: its name) or of a run's latest weights (key: <c>live:{runId}</c>). The whole model is
+/// rebuilt here from the parameters and runs on the compute threads. A version is reloaded when it is republished; a
+/// live inspector answers from the weights it holds and fetches a newer step in the background, at most every
+/// <see cref="InspectionOptions.LiveRefreshSeconds"/>, so a page polling it never waits for the fetch.
 /// </summary>
-public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datasets) : Grain, IInspectorGrain, IDisposable
+public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datasets, InspectionOptions options, ILogger<InspectorGrain> logger)
+    : Grain, IInspectorGrain, IDisposable
 {
-    private ModelInspector? _inspector;
-    private (string Source, long Revision)? _loaded;
+    private Owned<ModelInspector>? _inspector;
+    private Loaded? _loaded;
+    private Task? _refreshing;
 
     private string Key => this.GetPrimaryKeyString();
 
+    private bool IsLive => Key.StartsWith(InferenceNames.LivePrefix, StringComparison.Ordinal);
+
     public async Task<TokenizedText> TokenizeAsync(string text)
     {
-        var inspector = await LoadAsync();
-        return inspector.Tokenize(text ?? throw new ArgumentException("Give a text to tokenize."));
+        if (text is null)
+        {
+            throw new ArgumentException("Give a text to tokenize.");
+        }
+
+        using var lease = (await LoadAsync()).Acquire();
+        return lease.Use(inspector => inspector.Tokenize(text));
     }
 
-    public async Task<EmbeddingView> EmbeddingsAsync()
-    {
-        var inspector = await LoadAsync();
-        return await compute.RunAsync(inspector.Embeddings);
-    }
+    public async Task<EmbeddingView> EmbeddingsAsync() => await compute.RunAsync(await LoadAsync(), i => i.Embeddings());
 
-    public async Task<IReadOnlyList<NeighbourInfo>> NeighboursAsync(string token, int count)
-    {
-        var inspector = await LoadAsync();
-        return await compute.RunAsync(() => inspector.Neighbours(token, count));
-    }
+    public async Task<IReadOnlyList<NeighbourInfo>> NeighboursAsync(string token, int count) =>
+        await compute.RunAsync(await LoadAsync(), i => i.Neighbours(token, count));
 
-    public async Task<AttentionView> AttentionAsync(string prompt)
-    {
-        var inspector = await LoadAsync();
-        return await compute.RunAsync(() => inspector.Attention(prompt));
-    }
+    public async Task<AttentionView> AttentionAsync(string prompt) => await compute.RunAsync(await LoadAsync(), i => i.Attention(prompt));
 
-    public async Task<QkvView> QkvAsync(string prompt, int layer, int head, int token)
-    {
-        var inspector = await LoadAsync();
-        return await compute.RunAsync(() => inspector.Qkv(prompt, layer, head, token));
-    }
+    public async Task<QkvView> QkvAsync(string prompt, int layer, int head, int token) =>
+        await compute.RunAsync(await LoadAsync(), i => i.Qkv(prompt, layer, head, token));
 
-    public async Task<NextTokenView> NextTokenAsync(GenerationRequest request, int top)
-    {
-        var inspector = await LoadAsync();
-        return await compute.RunAsync(() => inspector.NextToken(request, top));
-    }
+    public async Task<NextTokenView> NextTokenAsync(GenerationRequest request, int top) =>
+        await compute.RunAsync(await LoadAsync(), i => i.NextToken(request, top));
 
-    public async Task<LensView> LensAsync(string prompt, int? position, int top)
-    {
-        var inspector = await LoadAsync();
-        return await compute.RunAsync(() => inspector.Lens(prompt, position, top));
-    }
+    public async Task<LensView> LensAsync(string prompt, int? position, int top) =>
+        await compute.RunAsync(await LoadAsync(), i => i.Lens(prompt, position, top));
 
     public async Task<ArchitectureView> ArchitectureAsync()
     {
@@ -75,54 +68,83 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
         return new ArchitectureView(Key, spec.Layers, spec.Heads, spec.Width, spec.Context, info.VocabularySize, info.ParameterCount, stages);
     }
 
-    private async Task<ModelInspector> LoadAsync()
+    private async Task<Owned<ModelInspector>> LoadAsync()
     {
-        TrainingRunSpec spec;
-        long revision, step;
-        Func<Task<IReadOnlyList<NamedTensor>>> parameters;
-        Func<Task<ModelVocabulary>> vocabulary;
-        if (Key.StartsWith(InferenceNames.LivePrefix, StringComparison.Ordinal))
-        {
-            var runId = Key[InferenceNames.LivePrefix.Length..];
-            var run = GrainFactory.GetGrain<ITrainingRunGrain>(runId);
-            var status = await run.GetStatusAsync();
-            if (status.Phase == RunPhase.NotStarted || status.Spec is null)
-            {
-                throw new ArgumentException($"Run '{runId}' has never started on this cluster: there are no live weights to inspect.");
-            }
-
-            (spec, revision, step) = (status.Spec, status.Step, status.Step);
-            parameters = run.GetParametersAsync;
-            vocabulary = () => Task.FromResult(datasets.Get(status.Spec).Vocabulary);
-        }
-        else
+        if (!IsLive)
         {
             var version = GrainFactory.GetGrain<IModelVersionGrain>(Key);
             var info = await version.GetInfoAsync();
-            (spec, revision, step) = (info.Spec, info.Revision, info.Step);
-            parameters = version.GetParametersAsync;
-            vocabulary = async () => InferenceModels.ReadVocabulary(await version.GetVocabularyAsync());
+            if (_inspector is null || _loaded is not { } held || held.Spec != info.Spec || held.Revision != info.Revision)
+            {
+                await ReplaceAsync(
+                    new Loaded(info.Spec, info.Revision, info.Step, Stopwatch.GetTimestamp()),
+                    version.GetParametersAsync,
+                    async () => InferenceModels.ReadVocabulary(await version.GetVocabularyAsync()));
+            }
+
+            return _inspector!;
         }
 
-        if (_inspector is not null && _loaded == (spec.Corpus, revision))
+        var runId = Key[InferenceNames.LivePrefix.Length..];
+        var run = GrainFactory.GetGrain<ITrainingRunGrain>(runId);
+        var status = await run.GetStatusAsync();
+        if (status.Phase == RunPhase.NotStarted || status.Spec is null)
         {
-            return _inspector;
+            throw new ArgumentException($"Run '{runId}' has never started on this cluster: there are no live weights to inspect.");
         }
 
-        var named = await parameters();
-        var words = await vocabulary();
-        var config = TrainingSpecs.Model(spec, words.Count);
-        var lexicon = LexiconEmbeddings.LexiconOf(spec.Corpus);
-        var old = _inspector;
-        _inspector = null;
-        _inspector = await compute.RunAsync(() =>
+        var spec = status.Spec;
+        var wanted = new Loaded(spec, status.Step, status.Step, Stopwatch.GetTimestamp());
+        if (_inspector is null || _loaded is not { } loaded || loaded.Spec != spec)
         {
-            old?.Dispose();
-            return new ModelInspector(InferenceModels.Build(config, StageSpec.Whole(config), named), words, step, lexicon);
-        });
-        _loaded = (spec.Corpus, revision);
-        return _inspector;
+            await ReplaceAsync(wanted, run.GetParametersAsync, () => Task.FromResult(datasets.Get(spec).Vocabulary)); // first use, or a new run under this id
+        }
+        else if (loaded.Revision != status.Step && _refreshing is null
+            && Stopwatch.GetElapsedTime(loaded.LoadedAt).TotalSeconds >= options.LiveRefreshSeconds)
+        {
+            _refreshing = RefreshAsync(wanted, run);
+        }
+
+        return _inspector!;
     }
 
-    public void Dispose() => _inspector?.Dispose();
+    /// <summary>Fetches the run's newer weights while requests go on being answered from the ones held.</summary>
+    private async Task RefreshAsync(Loaded wanted, ITrainingRunGrain run)
+    {
+        try
+        {
+            await ReplaceAsync(wanted, run.GetParametersAsync, () => Task.FromResult(datasets.Get(wanted.Spec).Vocabulary));
+        }
+        catch (Exception e)
+        {
+            // The views keep the weights they have; the next request after the interval tries again.
+            logger.LogWarning(e, "Inspector {Key}: fetching the weights of step {Step} failed", Key, wanted.Step);
+            if (_loaded is { } held)
+            {
+                _loaded = held with { LoadedAt = Stopwatch.GetTimestamp() };
+            }
+        }
+        finally
+        {
+            _refreshing = null;
+        }
+    }
+
+    private async Task ReplaceAsync(Loaded wanted, Func<Task<IReadOnlyList<NamedTensor>>> parameters, Func<Task<ModelVocabulary>> vocabulary)
+    {
+        var named = await parameters();
+        var words = await vocabulary();
+        var config = TrainingSpecs.Model(wanted.Spec, words.Count);
+        var lexicon = LexiconEmbeddings.LexiconOf(wanted.Spec.Corpus);
+        var built = await compute.RunAsync(() => new ModelInspector(InferenceModels.Build(config, StageSpec.Whole(config), named), words, wanted.Step, lexicon));
+        // Views still running on the old weights finish on them; it is freed after the last.
+        _inspector?.Retire();
+        _inspector = new Owned<ModelInspector>(built, $"inspector {Key}'s model (step {wanted.Step})", exclusive: true);
+        _loaded = wanted with { LoadedAt = Stopwatch.GetTimestamp() };
+    }
+
+    public void Dispose() => _inspector?.Retire();
+
+    /// <summary>What the held inspector was built from: the spec, the version's revision or the run's step, and when.</summary>
+    private sealed record Loaded(TrainingRunSpec Spec, long Revision, long Step, long LoadedAt);
 }

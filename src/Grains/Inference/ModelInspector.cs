@@ -46,7 +46,11 @@ public sealed class ModelInspector : IDisposable
         return new TokenizedText(Vocabulary.Encoding.Name, Pieces(text));
     }
 
-    public EmbeddingView Embeddings() => _embeddings.View(Model.TokenEmbedding!, Step);
+    public EmbeddingView Embeddings()
+    {
+        using var scope = NewDisposeScope(); // the table's wrapper
+        return _embeddings.View(Model.TokenEmbedding!, Step);
+    }
 
     /// <exception cref="ArgumentException">The text is not one token of the model's vocabulary, or count is below 1.</exception>
     public IReadOnlyList<NeighbourInfo> Neighbours(string token, int count)
@@ -57,6 +61,7 @@ public sealed class ModelInspector : IDisposable
         }
 
         var id = TokenId(token);
+        using var scope = NewDisposeScope();
         return [.. EmbeddingInspector.NearestNeighbours(Model.TokenEmbedding!, id, count)
             .Select(n => new NeighbourInfo(n.ModelId, Vocabulary.Describe(n.ModelId), n.Cosine, _embeddings.Word(n.ModelId)?.Category))];
     }

@@ -34,6 +34,7 @@ public sealed class AdamW : IDisposable
 
     public void ZeroGrad()
     {
+        using var scope = NewDisposeScope(); // each .grad is a new wrapper
         foreach (var slot in _slots)
         {
             slot.Parameter.grad?.zero_();
@@ -103,6 +104,7 @@ public sealed class AdamW : IDisposable
             throw new InvalidDataException($"The optimizer state has {count} parameters; this model has {_slots.Length}.");
         }
 
+        using var scope = NewDisposeScope();
         var incoming = new List<(Tensor M, Tensor V)>(count);
         try
         {

@@ -14,6 +14,7 @@ public static class GradientClipping
     {
         ArgumentNullException.ThrowIfNull(parameters);
         using var _ = no_grad();
+        using var scope = NewDisposeScope(); // each .grad is a new wrapper
         var total = 0.0;
         foreach (var parameter in parameters)
         {

@@ -11,7 +11,8 @@ public static class TensorIO
     public static byte[] ToBytes(Tensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        using var contiguous = tensor.detach().to(ScalarType.Float32).contiguous();
+        using var scope = NewDisposeScope(); // holds the intermediate wrappers until the copy is done
+        var contiguous = tensor.detach().to(ScalarType.Float32).contiguous();
         var bytes = new byte[contiguous.numel() * sizeof(float)];
         contiguous.bytes.CopyTo(bytes);
         return bytes;
@@ -110,6 +111,7 @@ public static class TensorIO
             throw new InvalidDataException($"The stored state holds {count} parameters; this model has {parameters.Count}.");
         }
 
+        using var scope = NewDisposeScope();
         var loaded = new List<Tensor>(count);
         try
         {
