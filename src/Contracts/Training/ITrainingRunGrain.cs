@@ -13,6 +13,13 @@ public interface ITrainingRunGrain : IGrainWithStringKey
 
     Task<RunStatus> StopAsync();
 
+    /// <summary>
+    /// Asks a running run to roll back to its last checkpoint before its next step, as it does by itself when a stage
+    /// fails; the recovery is recorded with the cause "rollback requested". Returns at once.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The run is not running.</exception>
+    Task<RunStatus> RollBackAsync();
+
     Task<RunStatus> GetStatusAsync();
 
     /// <summary>Metrics of the steps after <paramref name="afterStep"/>, oldest first.</summary>

@@ -32,6 +32,10 @@ public sealed class TrainingRunGrain(
     private Task? _loop;
     private CancellationTokenSource? _stopping;
     private bool _deactivating;
+    private bool _rollBackRequested;
+
+    /// <summary>The recovery cause of a rollback someone asked for (the stress suite tells these from failures by it).</summary>
+    public const string RollBackCause = "rollback requested";
     private double? _tokensPerSecond;
 
     private string RunId => this.GetPrimaryKeyString();
@@ -79,6 +83,17 @@ public sealed class TrainingRunGrain(
     }
 
     public Task<RunStatus> GetStatusAsync() => Task.FromResult(Status());
+
+    public Task<RunStatus> RollBackAsync()
+    {
+        if (!Active || _loop is null)
+        {
+            throw new InvalidOperationException($"Run '{RunId}' is {state.State.Phase.ToString().ToLowerInvariant()}: only a running run can roll back.");
+        }
+
+        _rollBackRequested = true;
+        return Task.FromResult(Status());
+    }
 
     public Task<IReadOnlyList<StepMetrics>> GetHistoryAsync(long afterStep) =>
         Task.FromResult<IReadOnlyList<StepMetrics>>([.. state.State.History.Where(m => m.Step > afterStep)]);
@@ -156,6 +171,13 @@ public sealed class TrainingRunGrain(
             while (step < spec.Steps)
             {
                 stopping.ThrowIfCancellationRequested();
+                if (_rollBackRequested)
+                {
+                    _rollBackRequested = false;
+                    step = await RecoverAsync(RollBackCause, step, DateTimeOffset.UtcNow, stopping);
+                    continue;
+                }
+
                 StepMetrics metrics;
                 var checkpoint = spec.CheckpointInterval > 0 && ((step + 1) % spec.CheckpointInterval == 0 || step + 1 == spec.Steps);
                 try

@@ -66,14 +66,27 @@ public static class InferenceApiExtensions
                 await Results.BadRequest(new ApiError(e.Message)).ExecuteAsync(http);
                 return;
             }
+            catch (InvalidOperationException e)
+            {
+                await Results.Conflict(new ApiError(e.Message)).ExecuteAsync(http);
+                return;
+            }
 
             var json = http.RequestServices.GetRequiredService<Microsoft.Extensions.Options.IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions>>().Value.SerializerOptions;
             if (stream != true)
             {
                 var all = new List<GeneratedTokenInfo>();
-                for (var more = any; more; more = await tokens.MoveNextAsync())
+                try
                 {
-                    all.Add(tokens.Current);
+                    for (var more = any; more; more = await tokens.MoveNextAsync())
+                    {
+                        all.Add(tokens.Current);
+                    }
+                }
+                catch (InvalidOperationException e)
+                {
+                    await Results.Conflict(new ApiError(e.Message)).ExecuteAsync(http);
+                    return;
                 }
 
                 await Results.Ok(all).ExecuteAsync(http);
@@ -81,10 +94,18 @@ public static class InferenceApiExtensions
             }
 
             http.Response.ContentType = "application/x-ndjson";
-            for (var more = any; more; more = await tokens.MoveNextAsync())
+            try
             {
-                await http.Response.WriteAsync(JsonSerializer.Serialize(tokens.Current, json) + "\n", http.RequestAborted);
-                await http.Response.Body.FlushAsync(http.RequestAborted);
+                for (var more = any; more; more = await tokens.MoveNextAsync())
+                {
+                    await http.Response.WriteAsync(JsonSerializer.Serialize(tokens.Current, json) + "\n", http.RequestAborted);
+                    await http.Response.Body.FlushAsync(http.RequestAborted);
+                }
+            }
+            catch (InvalidOperationException e)
+            {
+                // The status line is sent: the stream ends with one line that says why (the version was republished meanwhile).
+                await http.Response.WriteAsync(JsonSerializer.Serialize(new ApiError(e.Message), json) + "\n", http.RequestAborted);
             }
         }
     }

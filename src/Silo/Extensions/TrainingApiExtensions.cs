@@ -5,7 +5,8 @@ namespace InsideLLMs.Distributed.Silo.Extensions;
 
 /// <summary>
 /// HTTP JSON over the training run grains: <c>/api/runs/{id}</c> (status; POST a spec to start),
-/// <c>/history?after=N</c>, <c>/embeddings</c> (the embeddings snapshots kept during training), <c>/stop</c> and
+/// <c>/history?after=N</c>, <c>/embeddings</c> (the embeddings snapshots kept during training), <c>/stop</c>,
+/// <c>/rollback</c> (back to the last checkpoint) and
 /// <c>/trace</c> (Chrome trace JSON, opens in Perfetto).
 /// </summary>
 public static class TrainingApiExtensions
@@ -42,6 +43,18 @@ public static class TrainingApiExtensions
 
         runs.MapPost("/stop", async (string id, IGrainFactory grains) =>
             Results.Ok(await Run(grains, id).StopAsync()));
+
+        runs.MapPost("/rollback", async (string id, IGrainFactory grains) =>
+        {
+            try
+            {
+                return Results.Ok(await Run(grains, id).RollBackAsync());
+            }
+            catch (InvalidOperationException e)
+            {
+                return Results.Conflict(new ApiError(e.Message));
+            }
+        });
 
         runs.MapGet("/trace", async (string id, IGrainFactory grains) =>
         {
