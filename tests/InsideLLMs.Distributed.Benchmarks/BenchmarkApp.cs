@@ -8,8 +8,8 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|all]
-///        [--steps N] [--threads N] [--corpus PATH]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|all]
+///        [--steps N] [--threads N] [--corpus PATH]; stress: [--minutes M] [--silos N] [--no-heap-checks]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -20,6 +20,7 @@ internal static class BenchmarkApp
         var threads = IntOption(args, "--threads") ?? Environment.ProcessorCount;
         var corpus = StringOption(args, "--corpus") ?? FindShakespeare();
         var results = new List<(string Suite, string Figure, string Value)>();
+        var exitCode = 0;
         Console.WriteLine($"InsideLLMs benchmarks: suite {suite}, {threads} threads, {Environment.ProcessorCount} cores, TorchSharp {typeof(torch).Assembly.GetName().Version}");
         switch (suite)
         {
@@ -35,6 +36,14 @@ internal static class BenchmarkApp
             case "distributed":
                 await DistributedBenchmark.RunAsync(results, steps ?? 30);
                 break;
+            case "stress":
+                exitCode = await StressSuite.RunAsync(results, args);
+                if (exitCode == 2)
+                {
+                    return 2;
+                }
+
+                break;
             case "profile":
                 Profile(threads, steps ?? 400);
                 break;
@@ -44,7 +53,7 @@ internal static class BenchmarkApp
                 Shakespeare(results, threads, corpus, steps);
                 break;
             default:
-                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, all.");
+                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, all.");
                 return 2;
         }
 
@@ -55,7 +64,7 @@ internal static class BenchmarkApp
             Console.WriteLine($"{name,-12} {figure,-52} {value}");
         }
 
-        return 0;
+        return exitCode;
     }
 
     /// <summary>

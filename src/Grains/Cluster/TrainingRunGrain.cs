@@ -342,7 +342,7 @@ public sealed class TrainingRunGrain(
 
     /// <summary>
     /// Task.WhenAll that throws at the first failure instead of after the last call. When a silo dies, the stages that
-    /// survive wait for its messages (up to their 2-minute message timeout); waiting for them before rolling back
+    /// survive wait for its messages (up to Compute:MessageTimeoutSeconds, 30 s by default); waiting for them before rolling back
     /// stalled the recovery that long. The rollback's InitializeAsync ends their waits.
     /// </summary>
     private static async Task<T[]> AllOrFirstFailure<T>(IEnumerable<Task<T>> calls)

@@ -139,7 +139,7 @@ public sealed class RingAllReduce
 
     /// <summary>
     /// The sender's values of the transfer's chunk as a message body: float32 bytes, because Orleans copies
-    /// <c>byte[]</c> 5-7x faster than <c>float[]</c> (PLATFORM.md).
+    /// <c>byte[]</c> 5-7x faster than <c>float[]</c>, which Orleans serialises element by element.
     /// </summary>
     public static byte[] Payload(RingTransfer transfer, ReadOnlySpan<float> senderBuffer) =>
         MemoryMarshal.AsBytes(senderBuffer.Slice(transfer.Chunk.Offset, transfer.Chunk.Length)).ToArray();

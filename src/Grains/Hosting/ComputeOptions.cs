@@ -2,7 +2,7 @@ namespace InsideLLMs.Distributed.Grains.Hosting;
 
 /// <summary>
 /// The silo's thread budget for tensor maths. Compute runs on these dedicated threads, never on Orleans' scheduler
-/// threads (a CPU-bound turn there stalls every other grain of the silo; PLATFORM.md).
+/// threads (a CPU-bound turn there stalls every other grain of the silo: a ping to a third grain waited about 1 s behind two computing grains, and under 15 ms with the work on these threads).
 /// </summary>
 public sealed class ComputeOptions
 {

@@ -44,7 +44,7 @@ public sealed record TrainingOptions
     /// <summary>Seeds the initial weights, the batches and dropout.</summary>
     public long Seed { get; init; } = 1337;
 
-    /// <summary>libtorch threads for this trainer's thread (OpenMP; see PLATFORM.md).</summary>
+    /// <summary>libtorch threads for this trainer's thread (OpenMP: torch.set_num_threads applies to the calling OS thread only).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
     public LearningRateSchedule Schedule => new(LearningRate, MinLearningRate, WarmupSteps, DecaySteps ?? Steps);

@@ -107,6 +107,28 @@ public static class PageLoad
 {
     private const string Prompt = " the cat was happy because";
 
+    /// <summary>A (2,2,4) run of a small model that checkpoints every 10 steps and validates every 50.</summary>
+    public static Dictionary<string, object> Spec(int layers = 2, int width = 64, int heads = 2, int context = 32, int batchSize = 4) => new()
+    {
+        ["stages"] = 2, ["replicas"] = 2, ["microBatches"] = 4, ["layers"] = layers, ["width"] = width, ["heads"] = heads,
+        ["context"] = context, ["batchSize"] = batchSize, ["steps"] = 1_000_000, ["warmupSteps"] = 10, ["checkpointInterval"] = 10,
+        ["evalInterval"] = 50, ["evalBatches"] = 2, ["seed"] = 11,
+    };
+
+    /// <summary>glibc's heap checks: abort on a corrupt chunk, fill freed and new memory with a pattern, so a use after free shows at once.</summary>
+    public static Dictionary<string, string> HeapChecks()
+    {
+        var checks = new Dictionary<string, string> { ["MALLOC_CHECK_"] = "3", ["MALLOC_PERTURB_"] = "165" };
+        const string debugLibrary = "/lib/x86_64-linux-gnu/libc_malloc_debug.so.0"; // glibc 2.34+ keeps MALLOC_CHECK_ here
+        if (File.Exists(debugLibrary))
+        {
+            checks["LD_PRELOAD"] = debugLibrary;
+        }
+
+        return checks;
+    }
+
+
     public static async Task<PageLoadReport> RunAsync(IReadOnlyList<SiloProcess> silos, PageLoadOptions options, Action<string> progress)
     {
         ArgumentNullException.ThrowIfNull(silos);
@@ -192,7 +214,13 @@ public static class PageLoad
             }
 
             await Task.WhenAll(loops);
-            var status = await clients[0].GetFromJsonAsync<JsonElement>($"api/runs/{run}");
+            if (await FinalStatusAsync(clients, run) is not { } status)
+            {
+                return new PageLoadReport(
+                    stepsAtStart, -1, 0, rollBacks, ["no silo answers for the run's status at the end"], crashes, "unreachable",
+                    recorder.Figures(), recorder.ErrorSamples, memory, clock.Elapsed);
+            }
+
             var recoveries = status.GetProperty("recoveryLog").EnumerateArray()
                 .Select(r => (Cause: r.GetProperty("cause").GetString() ?? "", Failed: r.GetProperty("failedAtStep").GetInt64(), Resumed: r.GetProperty("resumedFromStep").GetInt64()))
                 .ToList();
@@ -219,6 +247,23 @@ public static class PageLoad
                 client.Dispose();
             }
         }
+    }
+
+    private static async Task<JsonElement?> FinalStatusAsync(HttpClient[] clients, string run)
+    {
+        foreach (var client in clients)
+        {
+            try
+            {
+                return await client.GetFromJsonAsync<JsonElement>($"api/runs/{run}");
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+                // a silo that crashed: ask the next
+            }
+        }
+
+        return null;
     }
 
     private static async Task InspectAsync(HttpClient client, Recorder recorder, string source, string label)
@@ -387,6 +432,7 @@ public static class PageLoad
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
             {
                 error = $"{endpoint}: {e.GetType().Name} {Truncate(e.Message)}";
+                await Task.Delay(100); // a silo that is gone refuses at once: do not spin
             }
 
             var elapsed = Stopwatch.GetElapsedTime(started).TotalMilliseconds;

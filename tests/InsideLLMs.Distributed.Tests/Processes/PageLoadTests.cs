@@ -13,33 +13,12 @@ public sealed class PageLoadTests(ITestOutputHelper output)
 {
     public static readonly TimeSpan Duration = TimeSpan.FromSeconds(75);
 
-    /// <summary>A (2,2,4) run of a small model that checkpoints every 10 steps and validates every 50.</summary>
-    public static Dictionary<string, object> Spec(int layers = 2, int width = 64, int heads = 2, int context = 32, int batchSize = 4) => new()
-    {
-        ["stages"] = 2, ["replicas"] = 2, ["microBatches"] = 4, ["layers"] = layers, ["width"] = width, ["heads"] = heads,
-        ["context"] = context, ["batchSize"] = batchSize, ["steps"] = 1_000_000, ["warmupSteps"] = 10, ["checkpointInterval"] = 10,
-        ["evalInterval"] = 50, ["evalBatches"] = 2, ["seed"] = 11,
-    };
-
-    /// <summary>glibc's heap checks: abort on a corrupt chunk, fill freed and new memory with a pattern, so a use after free shows at once.</summary>
-    public static Dictionary<string, string> HeapChecks()
-    {
-        var checks = new Dictionary<string, string> { ["MALLOC_CHECK_"] = "3", ["MALLOC_PERTURB_"] = "165" };
-        const string debugLibrary = "/lib/x86_64-linux-gnu/libc_malloc_debug.so.0"; // glibc 2.34+ keeps MALLOC_CHECK_ here
-        if (File.Exists(debugLibrary))
-        {
-            checks["LD_PRELOAD"] = debugLibrary;
-        }
-
-        return checks;
-    }
-
     [Fact]
     public async Task PageLoad_OnOneSilo_NoFailedStepNoCrashAndEveryRequestAnswered()
     {
         var instance = LocalPorts.FreeSiloInstances(1, first: 240)[0];
         var logs = Directory.CreateTempSubdirectory("insidellms-pageload-").FullName;
-        var configuration = new Dictionary<string, string>(HeapChecks())
+        var configuration = new Dictionary<string, string>(PageLoad.HeapChecks())
         {
             ["Compute:Workers"] = "2",
             ["Compute:TorchThreadsPerWorker"] = "1",
@@ -50,7 +29,7 @@ public sealed class PageLoadTests(ITestOutputHelper output)
 
         var report = await PageLoad.RunAsync(
             [silo],
-            new PageLoadOptions(Duration, Spec(), PublishEvery: TimeSpan.FromSeconds(5), RollBackEvery: TimeSpan.FromSeconds(20), SampleEvery: TimeSpan.FromSeconds(3)),
+            new PageLoadOptions(Duration, PageLoad.Spec(), PublishEvery: TimeSpan.FromSeconds(5), RollBackEvery: TimeSpan.FromSeconds(20), SampleEvery: TimeSpan.FromSeconds(3)),
             output.WriteLine);
         output.WriteLine(report.Describe());
 
