@@ -67,7 +67,8 @@ public sealed class PipelineStageGrain(
             _chunks.Close(reason);
             _tied.Close(reason);
             // Let an aborted step unwind before its worker is replaced. Its waits now fail at once; a call it makes to a
-            // silo that just died can still take until membership declares that silo dead, so the wait is bounded.
+            // silo that just died can still take until membership declares that silo dead, so the wait is bounded. Replacing
+            // the worker while the step still runs is safe: the old one is only retired, and freed after its last operation.
             var aborted = _inFlight;
             if (await Task.WhenAny(aborted, Task.Delay(AbortGrace)) != aborted)
             {
