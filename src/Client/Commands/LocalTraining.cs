@@ -51,7 +51,7 @@ internal static class LocalTraining
         {
             "synthetic" => TrainingPresets.Synthetic,
             "shakespeare-char" => TrainingPresets.ShakespeareChar(
-                request.Corpus ?? throw new ArgumentException("The shakespeare-char preset needs --corpus PATH (e.g. ../shared/data/tinyshakespeare.txt).")),
+                request.Corpus ?? throw new ArgumentException("The shakespeare-char preset needs --corpus PATH (a UTF-8 text file, e.g. nanoGPT's tinyshakespeare.txt).")),
             _ => throw new ArgumentException($"Unknown preset '{request.Preset}'. Presets: synthetic, shakespeare-char."),
         };
         var model = preset.Model with
