@@ -33,17 +33,6 @@ public sealed class Owned<T> where T : class, IDisposable
     /// <summary>What the object is, for the error a late operation gets ("stage run/0/1's worker").</summary>
     public string Name { get; }
 
-    public bool IsRetired
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _retired;
-            }
-        }
-    }
-
     /// <summary>True once the object has been disposed: retired and every lease ended.</summary>
     public bool IsDisposed
     {

@@ -12,7 +12,7 @@ internal static class TestData
     /// <summary>The default corpus (50,000 + 2,000 documents) with gpt2 and a 64-token context.</summary>
     public static TokenDataset Synthetic => DefaultSynthetic.Value;
 
-    /// <summary>../shared/data/tinyshakespeare.txt relative to the directory holding the solution file.</summary>
+    /// <summary>tinyshakespeare.txt in the data folder of the shared directory beside the repository root (every developer and CI have it).</summary>
     public static string TinyShakespearePath
     {
         get
