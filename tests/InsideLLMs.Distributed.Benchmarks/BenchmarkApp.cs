@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

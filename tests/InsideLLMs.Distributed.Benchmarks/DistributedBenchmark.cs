@@ -1,10 +1,8 @@
 using System.Globalization;
-using System.Net;
 using InsideLLMs.Distributed.Contracts;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Cluster;
 using InsideLLMs.Distributed.Grains.Hosting;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Training;
 using InsideLLMs.Distributed.Tests.Processes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -104,7 +102,7 @@ internal static class DistributedBenchmark
     private static double ReferenceTokensPerSecond(TrainingRunSpec spec, DatasetCache datasets, int timedSteps)
     {
         var data = datasets.Get(spec);
-        using var trainer = new ReferenceTrainer(RunLayout.Model(spec, data), data, TrainingSpecs.Reference(spec) with { Threads = ThreadBudget });
+        using var trainer = new ReferenceTrainer(TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = ThreadBudget });
         for (var i = 0; i < WarmupSteps; i++)
         {
             trainer.TrainStep();

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Inspection;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Inspection;
+using InsideLLMs.Distributed.Maths.Training;
 
 namespace InsideLLMs.Distributed.Benchmarks;
 

@@ -5,7 +5,7 @@ using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Inference;
-using InsideLLMs.Distributed.Grains.Model;
+using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Tests.Processes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -312,7 +312,7 @@ internal static class GenerationSuite
     {
         var version = grains.GetGrain<IModelVersionGrain>(Version);
         var info = await version.GetInfoAsync();
-        var config = TrainingSpecs.Model(info.Spec, info.VocabularySize);
+        var config = TrainingRunSpecs.Model(info.Spec, info.VocabularySize);
         return (InferenceModels.Build(config, StageSpec.Whole(config), await version.GetParametersAsync()), info.VocabularySize);
     }
 

@@ -1,5 +1,5 @@
 using System.CommandLine;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Tokenization;
 
 namespace InsideLLMs.Distributed.Client.Cli;
 

@@ -1,9 +1,5 @@
 using InsideLLMs.Distributed.Client.Cli;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Cluster;
-using InsideLLMs.Distributed.Grains.Hosting;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Tokenization;
 
 namespace InsideLLMs.Distributed.Client.Cluster;
 
@@ -77,7 +73,7 @@ internal sealed record RunSpecRequest(
     {
         try
         {
-            RunLayout.ValidateShape(spec);
+            TrainingRunSpecs.Validate(spec);
         }
         catch (ArgumentException e)
         {

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using InsideLLMs.Distributed.Client.Cli;
 using InsideLLMs.Distributed.Client.Cluster;
-using InsideLLMs.Distributed.Grains.Cluster;
+using InsideLLMs.Distributed.Contracts.Cluster;
 using Spectre.Console;
 
 namespace InsideLLMs.Distributed.Client.Commands;

@@ -1,8 +1,6 @@
 using InsideLLMs.Distributed.Client.Cli;
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Tokenization;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Training;
 
 namespace InsideLLMs.Distributed.Client.Commands;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using InsideLLMs.Distributed.Client.Cli;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using Spectre.Console;
 
 namespace InsideLLMs.Distributed.Client.Commands;

@@ -3,7 +3,6 @@ using System.Globalization;
 using InsideLLMs.Distributed.Client.Cli;
 using InsideLLMs.Distributed.Client.Cluster;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Distributed;
 using Spectre.Console;
 
 namespace InsideLLMs.Distributed.Client.Commands;

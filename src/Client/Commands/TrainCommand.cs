@@ -1,9 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using InsideLLMs.Distributed.Client.Cli;
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Training;
 using Spectre.Console;
 
 namespace InsideLLMs.Distributed.Client.Commands;

@@ -1,51 +1,57 @@
+using InsideLLMs.Distributed.Maths.Training;
+
 namespace InsideLLMs.Distributed.Contracts.Training;
 
 /// <summary>
 /// Everything a distributed training run needs: the model, the data, the optimisation and the parallel layout.
 /// The global batch of a step is <see cref="BatchSize"/> x <see cref="MicroBatches"/> x <see cref="Replicas"/> rows;
 /// the reference trainer with <see cref="MicroBatches"/> x <see cref="Replicas"/> micro-batches computes the same step.
+/// The model, data and optimisation defaults are the built-in synthetic preset's (one source for the client, the page
+/// and the benchmarks); the layout, checkpoint and validation defaults are the cluster's own.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("TrainingRunSpec")]
 public sealed record TrainingRunSpec
 {
+    private static TrainingPreset Default => TrainingPresets.Synthetic;
+
     /// <summary>"synthetic" or the path of a UTF-8 text file every silo can read.</summary>
-    [Id(0)] public string Corpus { get; init; } = "synthetic";
+    [Id(0)] public string Corpus { get; init; } = Default.Corpus;
 
-    [Id(1)] public string Encoding { get; init; } = "gpt2";
+    [Id(1)] public string Encoding { get; init; } = Default.Encoding;
 
-    [Id(2)] public int Layers { get; init; } = 4;
+    [Id(2)] public int Layers { get; init; } = Default.Model.LayerCount;
 
-    [Id(3)] public int Heads { get; init; } = 4;
+    [Id(3)] public int Heads { get; init; } = Default.Model.HeadCount;
 
-    [Id(4)] public int Width { get; init; } = 128;
+    [Id(4)] public int Width { get; init; } = Default.Model.EmbeddingSize;
 
-    [Id(5)] public int Context { get; init; } = 64;
+    [Id(5)] public int Context { get; init; } = Default.Model.BlockSize;
 
-    [Id(6)] public double Dropout { get; init; }
+    [Id(6)] public double Dropout { get; init; } = Default.Model.Dropout;
 
-    [Id(7)] public int Steps { get; init; } = 1500;
+    [Id(7)] public int Steps { get; init; } = Default.Training.Steps;
 
     /// <summary>Rows per micro-batch.</summary>
-    [Id(8)] public int BatchSize { get; init; } = 16;
+    [Id(8)] public int BatchSize { get; init; } = Default.Training.BatchSize;
 
     /// <summary>Micro-batches per replica per step (M).</summary>
-    [Id(9)] public int MicroBatches { get; init; } = 1;
+    [Id(9)] public int MicroBatches { get; init; } = Default.Training.MicroBatches;
 
-    [Id(10)] public double LearningRate { get; init; } = 2e-3;
+    [Id(10)] public double LearningRate { get; init; } = Default.Training.LearningRate;
 
-    [Id(11)] public double MinLearningRate { get; init; } = 2e-4;
+    [Id(11)] public double MinLearningRate { get; init; } = Default.Training.MinLearningRate;
 
-    [Id(12)] public int WarmupSteps { get; init; } = 100;
+    [Id(12)] public int WarmupSteps { get; init; } = Default.Training.WarmupSteps;
 
-    [Id(13)] public double WeightDecay { get; init; } = 0.1;
+    [Id(13)] public double WeightDecay { get; init; } = Default.Training.WeightDecay;
 
-    [Id(14)] public double Beta1 { get; init; } = 0.9;
+    [Id(14)] public double Beta1 { get; init; } = Default.Training.Beta1;
 
-    [Id(15)] public double Beta2 { get; init; } = 0.99;
+    [Id(15)] public double Beta2 { get; init; } = Default.Training.Beta2;
 
-    [Id(16)] public double GradClip { get; init; } = 1.0;
+    [Id(16)] public double GradClip { get; init; } = Default.Training.GradClip;
 
-    [Id(17)] public long Seed { get; init; } = 1337;
+    [Id(17)] public long Seed { get; init; } = Default.Training.Seed;
 
     /// <summary>Pipeline stages (P): contiguous layers, the embedding on the first, the head and loss on the last.</summary>
     [Id(18)] public int Stages { get; init; } = 1;
@@ -60,7 +66,8 @@ public sealed record TrainingRunSpec
     [Id(21)] public int CheckpointInterval { get; init; } = 50;
 
     /// <summary>Validate every N steps on the last stage of replica 0; 0 never.</summary>
-    [Id(22)] public int EvalInterval { get; init; } = 250;
+    [Id(22)] public int EvalInterval { get; init; } = Default.Training.EvalInterval;
 
+    /// <summary>Validation batches per evaluation: the cluster reads 8 (the benchmarks measure the whole split).</summary>
     [Id(23)] public int? EvalBatches { get; init; } = 8;
 }

@@ -1,9 +1,8 @@
+using InsideLLMs.Distributed.Grains.Training;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using InsideLLMs.Distributed.Grains.Cluster;
 using Microsoft.Extensions.Options;
-using Orleans.Hosting;
 using Orleans.Serialization;
 using Orleans.Storage;
 

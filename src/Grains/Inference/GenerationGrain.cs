@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using InsideLLMs.Distributed.Contracts.Inference;
-using InsideLLMs.Distributed.Grains.Distributed;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Pipeline;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
 

@@ -1,6 +1,6 @@
 using InsideLLMs.Distributed.Contracts.Inference;
-using InsideLLMs.Distributed.Grains.Sampling;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Sampling;
+using InsideLLMs.Distributed.Maths.Tokenization;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
 

@@ -1,7 +1,6 @@
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Tokenization;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Grains.Inference;

@@ -1,12 +1,10 @@
 using System.Diagnostics;
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Distributed;
 using InsideLLMs.Distributed.Grains.Hosting;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Pipeline;
 using Orleans.Concurrency;
-using Orleans.Runtime;
 using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
@@ -166,7 +164,7 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
         var version = GrainFactory.GetGrain<IModelVersionGrain>(Version);
         var info = await version.GetInfoAsync();
         var parameters = await version.GetStageParametersAsync(StageIndex);
-        var config = TrainingSpecs.Model(info.Spec, info.VocabularySize);
+        var config = TrainingRunSpecs.Model(info.Spec, info.VocabularySize);
         var stage = StageSpec.Partition(config, info.Stages)[StageIndex];
         // Forwards still running on the old weights or caches finish first: retiring only stops new ones.
         _loaded?.Model.Retire();

@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Data;
 using InsideLLMs.Distributed.Grains.Hosting;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Tokenization;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using Microsoft.Extensions.Logging;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
@@ -134,7 +132,7 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
     {
         var named = await parameters();
         var words = await vocabulary();
-        var config = TrainingSpecs.Model(wanted.Spec, words.Count);
+        var config = TrainingRunSpecs.Model(wanted.Spec, words.Count);
         var lexicon = LexiconEmbeddings.LexiconOf(wanted.Spec.Corpus);
         var built = await compute.RunAsync(() => new ModelInspector(InferenceModels.Build(config, StageSpec.Whole(config), named), words, wanted.Step, lexicon));
         // Views still running on the old weights finish on them; it is freed after the last.

@@ -1,8 +1,8 @@
 using InsideLLMs.Distributed.Contracts.Inference;
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Inspection;
-using InsideLLMs.Distributed.Grains.Tokenization;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Inspection;
+using InsideLLMs.Distributed.Maths.Tokenization;
+using InsideLLMs.Distributed.Maths.Training;
 using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Grains.Inference;

@@ -2,7 +2,7 @@ using System.Text;
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
-using InsideLLMs.Distributed.Grains.Model;
+using InsideLLMs.Distributed.Maths.Model;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
 
@@ -52,7 +52,7 @@ public sealed class ModelVersionGrain(
         }
 
         var vocabulary = datasets.Get(spec).Vocabulary;
-        var config = TrainingSpecs.Model(spec, vocabulary.Count);
+        var config = TrainingRunSpecs.Model(spec, vocabulary.Count);
         var embedding = parameters.FirstOrDefault(p => p.Name == "wte.weight")
             ?? throw new InvalidOperationException($"Run '{runId}' returned no wte.weight.");
         if (embedding.Tensor.Shape[0] != vocabulary.Count)
@@ -93,7 +93,7 @@ public sealed class ModelVersionGrain(
     public Task<IReadOnlyList<NamedTensor>> GetStageParametersAsync(int stage)
     {
         var info = Info();
-        var config = TrainingSpecs.Model(info.Spec, info.VocabularySize);
+        var config = TrainingRunSpecs.Model(info.Spec, info.VocabularySize);
         var stages = StageSpec.Partition(config, info.Stages);
         if ((uint)stage >= (uint)stages.Count)
         {

@@ -1,7 +1,7 @@
 using InsideLLMs.Distributed.Contracts.Inference;
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Sampling;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Sampling;
+using InsideLLMs.Distributed.Maths.Tokenization;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
 

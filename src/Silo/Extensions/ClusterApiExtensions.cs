@@ -1,4 +1,4 @@
-using InsideLLMs.Distributed.Grains.Cluster;
+using InsideLLMs.Distributed.Contracts.Cluster;
 
 namespace InsideLLMs.Distributed.Silo.Extensions;
 

@@ -1,5 +1,4 @@
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Distributed;
 
 namespace InsideLLMs.Distributed.Silo.Extensions;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using InsideLLMs.Distributed.Client.Commands;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Tokenization;
 
 namespace InsideLLMs.Distributed.Tests.Client;
 

@@ -1,7 +1,7 @@
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Cluster;
 using InsideLLMs.Distributed.Grains.Hosting;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
 
@@ -77,7 +77,7 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
 
         // Each stage's gradient is its parameters (the last stage also holds its copy of the tied matrix).
         var data = Datasets.Get(spec);
-        var config = RunLayout.Model(spec, data);
+        var config = TrainingRunSpecs.Model(spec, data);
         var tied = (long)config.VocabularySize * config.EmbeddingSize;
         var firstStage = parameters.Where(p => p.Key.StartsWith("wte", StringComparison.Ordinal) || p.Key.StartsWith("wpe", StringComparison.Ordinal) || p.Key.StartsWith("h.0.", StringComparison.Ordinal) || p.Key.StartsWith("h.1.", StringComparison.Ordinal)).Sum(p => (long)p.Value.Values.Length);
         var lastStage = parameters.Values.Sum(p => (long)p.Values.Length) - firstStage + tied;
@@ -142,7 +142,7 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
     private static (double[] Losses, Dictionary<string, (float[] Values, long[] Shape)> Parameters) Reference(TrainingRunSpec spec)
     {
         var data = Datasets.Get(spec);
-        using var trainer = new ReferenceTrainer(RunLayout.Model(spec, data), data, TrainingSpecs.Reference(spec) with { Threads = 1 });
+        using var trainer = new ReferenceTrainer(TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = 1 });
         var losses = Enumerable.Range(0, Steps).Select(_ => trainer.TrainStep().Loss).ToArray();
         var parameters = trainer.Model.named_parameters().ToDictionary(
             p => p.name, p => (TensorIO.ToBytes(p.parameter) is var bytes ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray() : [], p.parameter.shape));

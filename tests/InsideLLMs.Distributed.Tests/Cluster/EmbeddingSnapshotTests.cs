@@ -1,9 +1,9 @@
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Cluster;
-using InsideLLMs.Distributed.Grains.Data;
 using InsideLLMs.Distributed.Grains.Hosting;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Tokenization;
 
 namespace InsideLLMs.Distributed.Tests.Cluster;
 

@@ -1,4 +1,4 @@
-using InsideLLMs.Distributed.Grains.Cluster;
+using InsideLLMs.Distributed.Grains.Training;
 
 namespace InsideLLMs.Distributed.Tests.Cluster;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using Xunit.Abstractions;
 
 namespace InsideLLMs.Distributed.Tests.Data;

@@ -1,4 +1,4 @@
-using InsideLLMs.Distributed.Grains.Data;
+using InsideLLMs.Distributed.Maths.Data;
 
 namespace InsideLLMs.Distributed.Tests.Data;
 

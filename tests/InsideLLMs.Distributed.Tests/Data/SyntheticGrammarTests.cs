@@ -1,5 +1,5 @@
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Tokenization;
 
 namespace InsideLLMs.Distributed.Tests.Data;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Distributed;
+using InsideLLMs.Distributed.Maths.Pipeline;
 
 namespace InsideLLMs.Distributed.Tests.Hosting;
 

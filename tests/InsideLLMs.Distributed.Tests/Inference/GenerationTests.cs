@@ -1,10 +1,8 @@
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Grains.Inference;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Sampling;
+using InsideLLMs.Distributed.Maths.Sampling;
 using InsideLLMs.Distributed.Tests.Cluster;
 using Xunit.Abstractions;
-using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Tests.Inference;
 

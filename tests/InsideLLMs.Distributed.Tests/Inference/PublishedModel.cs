@@ -1,10 +1,9 @@
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Inference;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Sampling;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Sampling;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Tests.Cluster;
 
 namespace InsideLLMs.Distributed.Tests.Inference;
@@ -61,7 +60,7 @@ internal static class PublishedModel
         var parameters = await grain.GetParametersAsync();
         using var reader = new BinaryReader(new MemoryStream(await grain.GetVocabularyAsync()));
         var vocabulary = ModelVocabulary.Read(reader);
-        var config = TrainingSpecs.Model(info.Spec, info.VocabularySize);
+        var config = TrainingRunSpecs.Model(info.Spec, info.VocabularySize);
         return (InferenceModels.Build(config, StageSpec.Whole(config), parameters), vocabulary);
     }
 

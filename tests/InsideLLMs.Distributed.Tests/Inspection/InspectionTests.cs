@@ -1,6 +1,5 @@
-using InsideLLMs.Distributed.Grains.Inspection;
-using InsideLLMs.Distributed.Grains.Model;
-using TorchSharp;
+using InsideLLMs.Distributed.Maths.Inspection;
+using InsideLLMs.Distributed.Maths.Model;
 using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Tests.Inspection;

@@ -1,5 +1,4 @@
-using InsideLLMs.Distributed.Grains.Model;
-using TorchSharp;
+using InsideLLMs.Distributed.Maths.Model;
 using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Tests.Model;

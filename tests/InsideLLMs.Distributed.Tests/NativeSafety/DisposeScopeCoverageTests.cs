@@ -1,10 +1,11 @@
 using InsideLLMs.Distributed.Contracts.Inference;
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Distributed;
 using InsideLLMs.Distributed.Grains.Inference;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Sampling;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Optimization;
+using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Sampling;
+using InsideLLMs.Distributed.Maths.Training;
 using InsideLLMs.Distributed.Tests.Data;
 using TorchSharp;
 using Xunit.Abstractions;

@@ -4,15 +4,14 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using InsideLLMs.Distributed.Contracts;
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Grains.Cluster;
 using InsideLLMs.Distributed.Grains.Hosting;
-using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
 using StackExchange.Redis;
 using Xunit.Abstractions;
-using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Tests.Processes;
 
@@ -209,7 +208,7 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
     private static double ReferenceDifference(Dictionary<string, float[]> parameters)
     {
         var data = new DatasetCache().Get(Spec);
-        using var trainer = new ReferenceTrainer(RunLayout.Model(Spec, data), data, TrainingSpecs.Reference(Spec) with { Threads = 1 });
+        using var trainer = new ReferenceTrainer(TrainingRunSpecs.Model(Spec, data), data, TrainingRunSpecs.Reference(Spec) with { Threads = 1 });
         for (var i = 0; i < Spec.Steps; i++)
         {
             trainer.TrainStep();

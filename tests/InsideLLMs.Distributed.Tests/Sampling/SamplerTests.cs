@@ -1,4 +1,4 @@
-using InsideLLMs.Distributed.Grains.Sampling;
+using InsideLLMs.Distributed.Maths.Sampling;
 
 namespace InsideLLMs.Distributed.Tests.Sampling;
 

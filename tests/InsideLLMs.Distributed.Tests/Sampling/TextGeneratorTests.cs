@@ -1,5 +1,5 @@
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Sampling;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Sampling;
 
 namespace InsideLLMs.Distributed.Tests.Sampling;
 

@@ -1,4 +1,4 @@
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Tokenization;
 
 namespace InsideLLMs.Distributed.Tests.Tokenization;
 

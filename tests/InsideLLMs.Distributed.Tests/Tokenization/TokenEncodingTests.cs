@@ -1,5 +1,5 @@
 using System.Text;
-using InsideLLMs.Distributed.Grains.Tokenization;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using Microsoft.ML.Tokenizers;
 
 namespace InsideLLMs.Distributed.Tests.Tokenization;

@@ -1,8 +1,7 @@
-using InsideLLMs.Distributed.Grains.Data;
-using InsideLLMs.Distributed.Grains.Model;
-using InsideLLMs.Distributed.Grains.Tokenization;
-using InsideLLMs.Distributed.Grains.Training;
-using static TorchSharp.torch;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Tokenization;
+using InsideLLMs.Distributed.Maths.Training;
 
 namespace InsideLLMs.Distributed.Tests.Training;
 

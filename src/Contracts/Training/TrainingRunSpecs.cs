@@ -1,0 +1,155 @@
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Tokenization;
+using InsideLLMs.Distributed.Maths.Training;
+
+namespace InsideLLMs.Distributed.Contracts.Training;
+
+/// <summary>
+/// A run spec in the maths' terms: its model, its optimisation, its schedule, and the checks it must pass before
+/// anything starts. The silo, the grains and the client all go through here, so a spec means the same thing everywhere.
+/// </summary>
+public static class TrainingRunSpecs
+{
+    /// <summary>The spec of a preset trained in one process: one stage, one replica, the preset's numbers.</summary>
+    public static TrainingRunSpec FromPreset(TrainingPreset preset)
+    {
+        ArgumentNullException.ThrowIfNull(preset);
+        var (model, training) = (preset.Model, preset.Training);
+        return new TrainingRunSpec
+        {
+            Corpus = preset.Corpus,
+            Encoding = preset.Encoding,
+            Layers = model.LayerCount,
+            Heads = model.HeadCount,
+            Width = model.EmbeddingSize,
+            Context = model.BlockSize,
+            Dropout = model.Dropout,
+            Steps = training.Steps,
+            BatchSize = training.BatchSize,
+            MicroBatches = training.MicroBatches,
+            LearningRate = training.LearningRate,
+            MinLearningRate = training.MinLearningRate,
+            WarmupSteps = training.WarmupSteps,
+            WeightDecay = training.WeightDecay,
+            Beta1 = training.Beta1,
+            Beta2 = training.Beta2,
+            GradClip = training.GradClip,
+            Seed = training.Seed,
+            Stages = 1,
+            Replicas = 1,
+            CheckpointInterval = training.CheckpointInterval,
+            EvalInterval = training.EvalInterval,
+            EvalBatches = training.EvalBatches,
+        };
+    }
+
+    public static GptConfig Model(TrainingRunSpec spec, int vocabularySize)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return new()
+        {
+            VocabularySize = vocabularySize,
+            BlockSize = spec.Context,
+            LayerCount = spec.Layers,
+            HeadCount = spec.Heads,
+            EmbeddingSize = spec.Width,
+            Dropout = spec.Dropout,
+        };
+    }
+
+    /// <summary>The model config with the corpus's vocabulary, as every stage and the reference trainer build it.</summary>
+    public static GptConfig Model(TrainingRunSpec spec, TokenDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return Model(spec, data.Vocabulary.Count);
+    }
+
+    /// <summary>
+    /// The reference trainer's options for the same global batch: R replicas x M micro-batches of B rows become
+    /// M x R micro-batches of B rows in one process (the dataset numbers rows so both see the same rows).
+    /// </summary>
+    public static TrainingOptions Reference(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return new()
+        {
+            Steps = spec.Steps,
+            BatchSize = spec.BatchSize,
+            MicroBatches = spec.MicroBatches * spec.Replicas,
+            LearningRate = spec.LearningRate,
+            MinLearningRate = spec.MinLearningRate,
+            WarmupSteps = spec.WarmupSteps,
+            WeightDecay = spec.WeightDecay,
+            Beta1 = spec.Beta1,
+            Beta2 = spec.Beta2,
+            GradClip = spec.GradClip,
+            Seed = spec.Seed,
+            EvalInterval = spec.EvalInterval,
+            EvalBatches = spec.EvalBatches,
+            CheckpointInterval = spec.CheckpointInterval,
+        };
+    }
+
+    public static PipelineScheduleKind Schedule(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return spec.Schedule.Trim().ToLowerInvariant() switch
+        {
+            "gpipe" => PipelineScheduleKind.GPipe,
+            "1f1b" => PipelineScheduleKind.OneFOneB,
+            _ => throw new ArgumentException($"Unknown pipeline schedule '{spec.Schedule}'. Schedules: gpipe, 1f1b."),
+        };
+    }
+
+    /// <summary>The dataset of the spec's corpus, encoding, context and seed.</summary>
+    public static TokenDataset LoadDataset(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return TrainingPreset.LoadDataset(spec.Corpus, spec.Encoding, spec.Context, spec.Seed);
+    }
+
+    /// <summary>
+    /// The checks a run on the cluster must pass: throws <see cref="ArgumentException"/> naming the first problem (an
+    /// impossible split, a bad shape or hyper-parameter, an unknown schedule or encoding, dropout). The corpus is not
+    /// opened here: only a silo can look for it.
+    /// </summary>
+    public static TrainingRunSpec Validate(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Replicas < 1)
+        {
+            throw new ArgumentException($"A run needs at least one data-parallel replica; got {spec.Replicas}.");
+        }
+
+        if (spec.MicroBatches < 1)
+        {
+            throw new ArgumentException($"Each replica needs at least one micro-batch per step; got {spec.MicroBatches}.");
+        }
+
+        if (spec.Stages < 1)
+        {
+            throw new ArgumentException($"A pipeline needs at least one stage; got {spec.Stages}.");
+        }
+
+        if (spec.Dropout != 0)
+        {
+            // Dropout draws from libtorch's global generator, which stages on shared compute threads would race for;
+            // the distributed run would stop being reproducible, and its recovery would stop being exact.
+            throw new ArgumentException("Distributed runs train with dropout 0 (masks drawn by concurrent stages would not be reproducible).");
+        }
+
+        Schedule(spec);
+        var model = Model(spec, vocabularySize: 3).Validate();
+        StageSpec.Partition(model, spec.Stages);
+        Reference(spec).Validate();
+        TokenEncodings.Get(spec.Encoding);
+        if (spec.CheckpointInterval < 0 || spec.EvalInterval < 0)
+        {
+            throw new ArgumentException("Checkpoint and evaluation intervals cannot be negative.");
+        }
+
+        return spec;
+    }
+}

@@ -1,0 +1,201 @@
+using System.Text;
+
+namespace InsideLLMs.Distributed.Maths.Data;
+
+/// <summary>
+/// A seeded probabilistic grammar whose documents need context: the entity of the first sentence is recalled
+/// by name or pronoun later, "was"/"were" and the pronoun agree with it, the place and the found object are
+/// recalled, and "bank" is followed by river or money words according to the first sentence.
+/// </summary>
+/// <remarks>
+/// <para>A document is 1-3 sentences; the count is a choice like any other, so the end of a document carries
+/// probability. <c>log p(document)</c> is the sum of the log-probabilities of every choice.</para>
+/// <para>The grammar is unambiguous, so p(text) is the probability of its single derivation: the sentences are
+/// the runs between periods; a first sentence starts with "the" or a name and a later one with an opener; the
+/// first sentence's kind shows in its third word (a motion verb or "found"), "river" is not a place, and "a"
+/// versus "some" separates an object from money; a later sentence's kind shows in the word after its subject
+/// (was/were, left, went, or an object verb); a subject is the entity or its pronoun, never both.</para>
+/// </remarks>
+public sealed class SyntheticGrammar
+{
+    /// <summary>Changes whenever the same seed would produce different documents; checkpoints record it.</summary>
+    public const int Version = 1;
+
+    /// <summary>Longest document in GPT-2 tokens, end-of-document token included: it must fit a 64-token context.</summary>
+    public const int MaxDocumentTokens = 64;
+
+    // 1, 2 or 3 sentences: one-sentence documents are common enough that the model must learn to stop.
+    private static readonly double[] SentenceCountWeights = [0.3, 0.4, 0.3];
+
+    // First sentence: travel to a place, travel to the river, find money, find an object.
+    private static readonly double[] IntroWeights = [0.4, 0.2, 0.2, 0.2];
+
+    // Later sentences: feeling, leaving the place, the bank (once, after river or money), the found object.
+    private const double FeelWeight = 0.4;
+    private const double LeaveWeight = 0.2;
+    private const double BankWeight = 0.4;
+    private const double ObjectWeight = 0.3;
+
+    private readonly List<(string Name, string Pronoun)> _names;
+
+    public SyntheticGrammar(SyntheticLexicon lexicon)
+    {
+        ArgumentNullException.ThrowIfNull(lexicon);
+        Lexicon = lexicon;
+        _names = [.. lexicon.FemaleNames.Select(n => (n, "she")), .. lexicon.MaleNames.Select(n => (n, "he"))];
+    }
+
+    public SyntheticLexicon Lexicon { get; }
+
+    /// <summary>Every word the grammar and its instructions can write, as one text; its tokens belong in the vocabulary.</summary>
+    public string VocabularyText => string.Concat(Lexicon.Words.Select(w => " " + w.Word)) + ".";
+
+    public SyntheticDocument Sample(DeterministicRandom random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        return Generate(new RandomChooser(random));
+    }
+
+    /// <summary>
+    /// Every document with its probability, one per derivation. Only sensible for a small lexicon such as
+    /// <see cref="SyntheticLexicon.Tiny"/>; the default lexicon has billions.
+    /// </summary>
+    public IEnumerable<SyntheticDocument> Enumerate()
+    {
+        for (var chooser = new EnumeratingChooser(); chooser is not null; chooser = chooser.Next())
+        {
+            yield return Generate(chooser);
+        }
+    }
+
+    public InstructionExample SampleInstruction(DeterministicRandom random)
+    {
+        ArgumentNullException.ThrowIfNull(random);
+        var chooser = new RandomChooser(random);
+        var entity = ChooseEntity(chooser);
+        var opener = chooser.Pick(Lexicon.Openers);
+        var subject = chooser.Uniform(2) == 0 ? entity.Phrase : " " + entity.Pronoun;
+        var motion = chooser.Pick(Lexicon.MotionVerbs);
+        var place = chooser.Pick(Lexicon.Places);
+        return chooser.Uniform(3) switch
+        {
+            0 => new InstructionExample(
+                $" describe{entity.Phrase} at the {place}",
+                $"{entity.Phrase} {motion} to the {place}. {opener}{subject} {entity.Be} {chooser.Pick(Lexicon.Emotions)}."),
+            1 => new InstructionExample(
+                $" describe{entity.Phrase} at the river",
+                $"{entity.Phrase} {motion} to the river. {opener}{subject} went to the bank and {chooser.Pick(Lexicon.RiverActions)}."),
+            _ => new InstructionExample(
+                $" describe{entity.Phrase} with the money",
+                $"{entity.Phrase} found some money in the {place}. {opener}{subject} went to the bank and {chooser.Pick(Lexicon.MoneyActions)}."),
+        };
+    }
+
+    private SyntheticDocument Generate(Chooser chooser)
+    {
+        var sentences = 1 + chooser.Weighted(SentenceCountWeights);
+        var entity = ChooseEntity(chooser);
+        var text = new StringBuilder(entity.Phrase);
+
+        string place;
+        string? found = null;
+        var sense = BankSense.None;
+        switch (chooser.Weighted(IntroWeights))
+        {
+            case 0:
+                place = chooser.Pick(Lexicon.Places);
+                text.Append($" {chooser.Pick(Lexicon.MotionVerbs)} to the {place}.");
+                break;
+            case 1:
+                place = "river";
+                sense = BankSense.River;
+                text.Append($" {chooser.Pick(Lexicon.MotionVerbs)} to the river.");
+                break;
+            case 2:
+                place = chooser.Pick(Lexicon.Places);
+                sense = BankSense.Money;
+                text.Append($" found some money in the {place}.");
+                break;
+            default:
+                var colour = chooser.Pick(Lexicon.Colours);
+                found = chooser.Pick(Lexicon.Objects);
+                place = chooser.Pick(Lexicon.Places);
+                text.Append($" found a {colour} {found} in the {place}.");
+                break;
+        }
+
+        var weights = new double[4];
+        var kinds = new LaterSentence[4];
+        for (var s = 1; s < sentences; s++)
+        {
+            var available = 0;
+            Offer(LaterSentence.Feel, FeelWeight, true);
+            Offer(LaterSentence.Leave, LeaveWeight, true);
+            Offer(LaterSentence.Bank, BankWeight, sense != BankSense.None);
+            Offer(LaterSentence.Object, ObjectWeight, found is not null);
+            var kind = kinds[chooser.Weighted(weights.AsSpan(0, available))];
+
+            text.Append(' ').Append(chooser.Pick(Lexicon.Openers));
+            text.Append(chooser.Uniform(2) == 0 ? entity.Phrase : " " + entity.Pronoun);
+            switch (kind)
+            {
+                case LaterSentence.Feel:
+                    text.Append($" {entity.Be} {chooser.Pick(Lexicon.Emotions)}.");
+                    break;
+                case LaterSentence.Leave:
+                    text.Append($" left the {place}.");
+                    break;
+                case LaterSentence.Bank:
+                    var actions = sense == BankSense.River ? Lexicon.RiverActions : Lexicon.MoneyActions;
+                    text.Append($" went to the bank and {chooser.Pick(actions)}.");
+                    sense = BankSense.None; // the bank comes once per document
+                    break;
+                default:
+                    text.Append($" {chooser.Pick(Lexicon.ObjectVerbs)} the {found}.");
+                    break;
+            }
+
+            void Offer(LaterSentence candidate, double weight, bool allowed)
+            {
+                if (allowed)
+                {
+                    kinds[available] = candidate;
+                    weights[available++] = weight;
+                }
+            }
+        }
+
+        return new SyntheticDocument(text.ToString(), chooser.LogProbability, sentences);
+    }
+
+    private Entity ChooseEntity(Chooser chooser)
+    {
+        switch (chooser.Uniform(3))
+        {
+            case 0:
+                var (name, pronoun) = chooser.Pick(_names);
+                return new Entity(" " + name, pronoun, "was");
+            case 1:
+                return new Entity(" the " + chooser.Pick(Lexicon.Animals).Singular, "it", "was");
+            default:
+                return new Entity(" the " + chooser.Pick(Lexicon.Animals).Plural, "they", "were");
+        }
+    }
+
+    private enum BankSense
+    {
+        None,
+        River,
+        Money,
+    }
+
+    private enum LaterSentence
+    {
+        Feel,
+        Leave,
+        Bank,
+        Object,
+    }
+
+    private readonly record struct Entity(string Phrase, string Pronoun, string Be);
+}

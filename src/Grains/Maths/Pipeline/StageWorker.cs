@@ -1,0 +1,248 @@
+using System.Runtime.InteropServices;
+using System.Text;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Optimization;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using AdamW = InsideLLMs.Distributed.Maths.Optimization.AdamW;
+
+namespace InsideLLMs.Distributed.Maths.Pipeline;
+
+/// <summary>
+/// The maths of one pipeline stage of one replica, free of Orleans: forward and backward per micro-batch with the
+/// activations stashed in between, the flat gradient for the all-reduce, the tied-matrix exchange, one AdamW step,
+/// and checkpoint bytes. A grain owns one and calls it from a compute thread, one call at a time.
+/// </summary>
+public sealed class StageWorker : IDisposable
+{
+    private readonly AdamW _optimizer;
+    private readonly Dictionary<int, StashEntry> _stash = [];
+    private readonly (string Name, Parameter Parameter)[] _parameters;
+    private readonly double _lossScale;
+
+    /// <param name="microBatchesInGlobalBatch">M x R: each micro-batch's mean loss is divided by it, so the reduced
+    /// gradient is the gradient of the global batch's mean loss, as the reference trainer computes it.</param>
+    public StageWorker(GptConfig config, StageSpec stage, AdamWOptions optimizer, long seed, int microBatchesInGlobalBatch)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(stage);
+        ArgumentOutOfRangeException.ThrowIfLessThan(microBatchesInGlobalBatch, 1);
+        Model = new GptStage(config, stage, seed);
+        _parameters = [.. Model.named_parameters()];
+        _optimizer = new AdamW(_parameters, optimizer);
+        _lossScale = 1.0 / microBatchesInGlobalBatch;
+    }
+
+    public GptStage Model { get; }
+
+    public StageSpec Stage => Model.Stage;
+
+    /// <summary>Micro-batches whose forward ran and whose backward has not.</summary>
+    public int StashedCount => _stash.Count;
+
+    /// <summary>Floats in this stage's flat gradient (what the ring all-reduce moves).</summary>
+    public int GradientLength => GradientBuffer.Length(_parameters.Select(p => p.Parameter));
+
+    /// <summary>Forgets a failed step's stash and gradients; the next step starts clean.</summary>
+    public void BeginStep()
+    {
+        ClearStash();
+        _optimizer.ZeroGrad();
+        Model.train();
+    }
+
+    /// <summary>
+    /// Forward of one micro-batch. First stage: <paramref name="tokens"/> (B x T int64); later stages: the previous
+    /// stage's hidden states. Not last: returns the hidden states to send on. Last: scores <paramref name="targets"/>
+    /// and returns the micro-batch's mean loss (the hidden result is null).
+    /// </summary>
+    public (byte[]? Hidden, long[]? Shape, double Loss) Forward(int microBatch, long[]? tokens, byte[]? hidden, long[] shape, long[]? targets)
+    {
+        if (_stash.ContainsKey(microBatch))
+        {
+            throw new InvalidOperationException($"Micro-batch {microBatch} already ran forward on stage {Stage.Index}.");
+        }
+
+        using var scope = NewDisposeScope();
+        Tensor input;
+        Tensor? received = null;
+        if (Stage.IsFirst)
+        {
+            input = tensor(tokens ?? throw new ArgumentException("The first stage needs token IDs."), shape, dtype: ScalarType.Int64);
+        }
+        else
+        {
+            received = TensorIO.FromBytes(hidden ?? throw new ArgumentException("A later stage needs hidden states."), shape).requires_grad_(true);
+            input = received;
+        }
+
+        var output = Model.Forward(input);
+        if (Stage.IsLast)
+        {
+            var target = tensor(targets ?? throw new ArgumentException("The last stage needs targets."), [shape[0], shape[1]], dtype: ScalarType.Int64);
+            var loss = GptStage.Loss(output, target);
+            _stash[microBatch] = new StashEntry(received?.DetachFromDisposeScope(), loss.DetachFromDisposeScope());
+            return (null, null, loss.item<float>());
+        }
+
+        _stash[microBatch] = new StashEntry(received?.DetachFromDisposeScope(), output.DetachFromDisposeScope());
+        return (TensorIO.ToBytes(output), output.shape, double.NaN);
+    }
+
+    /// <summary>
+    /// Backward of one micro-batch: from the loss on the last stage, otherwise from <paramref name="outputGradient"/>.
+    /// Gradients accumulate in the parameters. Returns the gradient for the previous stage, or null on the first.
+    /// </summary>
+    public (byte[]? Gradient, long[]? Shape) Backward(int microBatch, byte[]? outputGradient)
+    {
+        if (!_stash.Remove(microBatch, out var stashed))
+        {
+            throw new InvalidOperationException($"Micro-batch {microBatch} has no stashed forward on stage {Stage.Index}.");
+        }
+
+        using var scope = NewDisposeScope();
+        try
+        {
+            if (Stage.IsLast)
+            {
+                using var lossScale = _lossScale.ToScalar();
+                stashed.Output.mul(lossScale).backward();
+            }
+            else
+            {
+                var gradient = TensorIO.FromBytes(outputGradient ?? throw new ArgumentException("A stage before the last needs the gradient of its output."), stashed.Output.shape);
+                stashed.Output.backward([gradient]);
+            }
+
+            return stashed.Input is { } input ? (TensorIO.ToBytes(input.grad!), input.shape) : (null, null);
+        }
+        finally
+        {
+            stashed.Dispose();
+        }
+    }
+
+    public float[] FlattenGradient() => GradientBuffer.Flatten(_parameters.Select(p => p.Parameter));
+
+    public void LoadGradient(float[] flat) => GradientBuffer.Unflatten(flat, _parameters.Select(p => p.Parameter));
+
+    /// <summary>This stage's copy of the tied embedding/head matrix's gradient: wte on the first stage, lm_head on the last.</summary>
+    public byte[] TiedGradient()
+    {
+        using var scope = NewDisposeScope(); // the .grad wrapper
+        return TensorIO.ToBytes(TiedParameter().grad ?? throw new InvalidOperationException("The tied matrix has no gradient yet."));
+    }
+
+    /// <summary>
+    /// Sets the tied matrix's gradient to first + last, in that order on both stages, so both copies hold the same
+    /// bits and take the same AdamW step (the whole model has one matrix whose gradient is that sum).
+    /// </summary>
+    public void CombineTiedGradient(byte[] other)
+    {
+        var parameter = TiedParameter();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var mine = parameter.grad!;
+        var theirs = TensorIO.FromBytes(other, mine.shape);
+        var sum = Stage.IsFirst ? mine.Plus(theirs) : theirs.Plus(mine);
+        mine.copy_(sum);
+    }
+
+    /// <summary>Squared gradient norm of this stage; the last stage's lm_head copy is left to the first stage's wte.</summary>
+    public double GradientSumOfSquares(bool countTiedCopy) => GradientClipping.SumOfSquares(
+        _parameters.Where(p => countTiedCopy || p.Name != "lm_head.weight").Select(p => p.Parameter));
+
+    public void Update(double clipCoefficient, double learningRate)
+    {
+        GradientClipping.Scale(_parameters.Select(p => p.Parameter), clipCoefficient);
+        _optimizer.Step(learningRate);
+    }
+
+    /// <summary>Validation forward (no graph): hidden states to pass on, or on the last stage the summed loss and target count.</summary>
+    public (byte[]? Hidden, long[]? Shape, double LossSum, long Targets) Evaluate(long[]? tokens, byte[]? hidden, long[] shape, long[]? targets)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        Model.eval();
+        try
+        {
+            var input = Stage.IsFirst ? tensor(tokens!, shape, dtype: ScalarType.Int64) : TensorIO.FromBytes(hidden!, shape);
+            var output = Model.Forward(input);
+            if (!Stage.IsLast)
+            {
+                return (TensorIO.ToBytes(output), output.shape, 0, 0);
+            }
+
+            var target = tensor(targets!, [shape[0], shape[1]], dtype: ScalarType.Int64).view(-1);
+            var sum = nn.functional.cross_entropy(output.view(-1, output.shape[^1]), target, ignore_index: GptStage.IgnoreIndex, reduction: nn.Reduction.Sum);
+            return (null, null, sum.item<float>(), targets!.LongCount(t => t != GptStage.IgnoreIndex));
+        }
+        finally
+        {
+            Model.train();
+        }
+    }
+
+    /// <summary>Parameters and optimizer state as bytes, for grain storage.</summary>
+    public byte[] SaveState()
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+        {
+            TensorIO.WriteParameters(writer, _parameters);
+            _optimizer.Write(writer);
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <exception cref="InvalidDataException">The bytes were saved by a stage of another shape; nothing changes.</exception>
+    public void LoadState(byte[] state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        using var reader = new BinaryReader(new MemoryStream(state), Encoding.UTF8);
+        TensorIO.ReadParameters(reader, _parameters, _optimizer.Read);
+    }
+
+    /// <summary>Every parameter by name as float32 bytes and shape (lm_head.weight included on a last stage).</summary>
+    public IReadOnlyList<(string Name, byte[] Data, long[] Shape)> Parameters() =>
+        [.. _parameters.Select(p => (p.Name, TensorIO.ToBytes(p.Parameter), p.Parameter.shape))];
+
+    private Parameter TiedParameter() => _parameters.Single(p => p.Name == (Stage.IsFirst ? "wte.weight" : "lm_head.weight")).Parameter;
+
+    private void ClearStash()
+    {
+        foreach (var stashed in _stash.Values)
+        {
+            stashed.Dispose();
+        }
+
+        _stash.Clear();
+    }
+
+    public void Dispose()
+    {
+        ClearStash();
+        _optimizer.Dispose();
+        Model.Dispose();
+    }
+
+    /// <summary>What backward needs: the received input (to hand its gradient back) and the output or loss with its graph.</summary>
+    private sealed record StashEntry(Tensor? Input, Tensor Output) : IDisposable
+    {
+        public void Dispose()
+        {
+            Input?.Dispose();
+            Output.Dispose();
+        }
+    }
+}
+
+/// <summary>Token batches as bytes and back.</summary>
+public static class TokenBytes
+{
+    public static byte[] From(long[] values) => MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+
+    public static long[] To(byte[] bytes) => MemoryMarshal.Cast<byte, long>(bytes).ToArray();
+}

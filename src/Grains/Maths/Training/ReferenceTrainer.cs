@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Optimization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace InsideLLMs.Distributed.Maths.Training;
+
+/// <summary>
+/// The single-process trainer: the whole model in this thread, gradient accumulation over micro-batches, global
+/// clipping, AdamW with warmup and cosine decay, periodic validation and checkpoints. Distributed training must
+/// compute what this computes, step for step.
+/// </summary>
+public sealed class ReferenceTrainer : IDisposable
+{
+    private readonly AdamW _optimizer;
+    private readonly LearningRateSchedule _schedule;
+
+    /// <summary>A fresh model, initialised from <see cref="TrainingOptions.Seed"/>.</summary>
+    public ReferenceTrainer(GptConfig config, TokenDataset data, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Data = data ?? throw new ArgumentNullException(nameof(data));
+        Options = (options ?? throw new ArgumentNullException(nameof(options))).Validate();
+        Config = config.Validate();
+        if (config.VocabularySize != data.Vocabulary.Count)
+        {
+            throw new ArgumentException($"The model has {config.VocabularySize} token IDs but the corpus vocabulary has {data.Vocabulary.Count}.");
+        }
+
+        if (config.BlockSize != data.BlockSize)
+        {
+            throw new ArgumentException($"The model's context is {config.BlockSize} tokens but the dataset's windows are {data.BlockSize}.");
+        }
+
+        Model = new GptStage(config, StageSpec.Whole(config), options.Seed);
+        _optimizer = new AdamW(Model.named_parameters(), options.Optimizer);
+        _schedule = options.Schedule;
+    }
+
+    public GptConfig Config { get; }
+
+    public TokenDataset Data { get; }
+
+    public TrainingOptions Options { get; }
+
+    public GptStage Model { get; }
+
+    /// <summary>Steps completed; the next step to run has this 0-based index.</summary>
+    public long Step { get; private set; }
+
+    public double? LastLoss { get; private set; }
+
+    /// <summary>
+    /// Continues a checkpointed run. The dataset must be the one the checkpoint was written with; <paramref name="options"/>
+    /// may only change what does not alter the maths (steps, intervals, threads), otherwise the resumed run would
+    /// silently compute something else.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The checkpoint is damaged, or belongs to another model or dataset.</exception>
+    public static ReferenceTrainer Resume(string checkpointPath, TokenDataset data, TrainingOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        var checkpoint = Checkpoint.Read(checkpointPath);
+        var header = checkpoint.Header;
+        if (header.Data != data.Descriptor)
+        {
+            throw new InvalidDataException($"{checkpointPath} was trained on {header.Data}, not on {data.Descriptor}.");
+        }
+
+        if (!checkpoint.Vocabulary.SameAs(data.Vocabulary))
+        {
+            throw new InvalidDataException($"{checkpointPath} has a different vocabulary from this corpus.");
+        }
+
+        var resumed = options ?? header.Training;
+        var mathsOf = (TrainingOptions o) => o with { Steps = 0, EvalInterval = 0, EvalBatches = null, CheckpointInterval = 0, Threads = 1, DecaySteps = o.DecaySteps ?? o.Steps };
+        if (mathsOf(resumed) != mathsOf(header.Training))
+        {
+            throw new InvalidDataException(
+                $"{checkpointPath} was trained with different hyper-parameters; only steps, intervals and threads may change on resume.");
+        }
+
+        var trainer = new ReferenceTrainer(header.Model, data, resumed);
+        try
+        {
+            checkpoint.LoadParameters(trainer.Model);
+            checkpoint.LoadOptimizer(trainer._optimizer);
+        }
+        catch
+        {
+            trainer.Dispose();
+            throw;
+        }
+
+        trainer.Step = header.Step;
+        trainer.LastLoss = header.LastLoss;
+        return trainer;
+    }
+
+    /// <summary>Runs step <see cref="Step"/>: forward and backward over every micro-batch, clip, one AdamW update.</summary>
+    public StepResult TrainStep()
+    {
+        torch.set_num_threads(Options.Threads);
+        var started = Stopwatch.GetTimestamp();
+        var step = Step;
+        Model.train();
+        _optimizer.ZeroGrad();
+        // Dropout draws from the global generator; seeding it from (seed, step) makes every step replayable on resume.
+        torch.manual_seed(DeterministicRandom.Mix(Options.Seed, step, DropoutStream));
+        var loss = 0.0;
+        for (var micro = 0; micro < Options.MicroBatches; micro++)
+        {
+            using var scope = NewDisposeScope();
+            var batch = Data.TrainBatch(Options.Seed, step, micro, replica: 0, Options.MicroBatches, Options.BatchSize);
+            var (inputs, targets) = ToTensors(batch);
+            var microLoss = GptStage.Loss(Model.Forward(inputs), targets);
+            using var microBatches = Options.MicroBatches.ToScalar();
+            microLoss.div(microBatches).backward(); // the mean over the global batch, accumulated
+            loss += microLoss.item<float>() / Options.MicroBatches;
+        }
+
+        var norm = Math.Sqrt(GradientClipping.SumOfSquares(Model.parameters()));
+        GradientClipping.Scale(Model.parameters(), GradientClipping.Coefficient(norm, Options.GradClip));
+        var rate = _schedule.At(step);
+        _optimizer.Step(rate);
+        Step = step + 1;
+        LastLoss = loss;
+        var tokens = (long)Options.BatchSize * Options.MicroBatches * Config.BlockSize;
+        return new StepResult(Step, loss, rate, norm, tokens, Stopwatch.GetElapsedTime(started));
+    }
+
+    /// <summary>Mean validation loss over every target that is not padding, in nats per token.</summary>
+    public double Evaluate(int? maxBatches = null)
+    {
+        torch.set_num_threads(Options.Threads);
+        Model.eval();
+        using var _ = no_grad();
+        double total = 0;
+        long count = 0;
+        foreach (var batch in Data.ValidationBatches(Options.BatchSize, maxBatches ?? Options.EvalBatches))
+        {
+            using var scope = NewDisposeScope();
+            var (inputs, targets) = ToTensors(batch);
+            var logits = Model.Forward(inputs);
+            using var sum = nn.functional.cross_entropy(
+                logits.view(-1, logits.shape[^1]), targets.view(-1), ignore_index: GptStage.IgnoreIndex, reduction: nn.Reduction.Sum);
+            total += sum.item<float>();
+            count += batch.Targets.LongCount(t => t != GptStage.IgnoreIndex);
+        }
+
+        Model.train();
+        return count == 0 ? double.NaN : total / count;
+    }
+
+    public void SaveCheckpoint(string path) => Checkpoint.Save(
+        path,
+        new CheckpointHeader(Config, Options, Data.Descriptor, Step, LastLoss, DateTimeOffset.UtcNow),
+        Data.Vocabulary,
+        Model,
+        _optimizer);
+
+    /// <summary>
+    /// Trains until <see cref="TrainingOptions.Steps"/> steps are done, reporting every step; validates and saves
+    /// checkpoints at the configured intervals and at the end.
+    /// </summary>
+    public TrainingSummary Run(IProgress<TrainingProgress>? progress = null, string? checkpointPath = null, CancellationToken cancellationToken = default)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var firstStep = Step;
+        long tokens = 0;
+        var trainingTime = TimeSpan.Zero; // steps only: validation and checkpoints are not training throughput
+        double? validation = null;
+        var history = new List<(long Step, double Loss)>();
+        while (Step < Options.Steps)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var result = TrainStep();
+            tokens += result.Tokens;
+            trainingTime += result.Duration;
+            var last = Step == Options.Steps;
+            if (last || (Options.EvalInterval > 0 && Step % Options.EvalInterval == 0))
+            {
+                validation = Evaluate();
+                history.Add((Step, validation.Value));
+            }
+
+            if (checkpointPath is not null && (last || (Options.CheckpointInterval > 0 && Step % Options.CheckpointInterval == 0)))
+            {
+                SaveCheckpoint(checkpointPath);
+            }
+
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            var perStep = elapsed / (Step - firstStep);
+            progress?.Report(new TrainingProgress(
+                Step, Options.Steps, result.Loss, validation, result.LearningRate,
+                tokens / Math.Max(trainingTime.TotalSeconds, 1e-9), elapsed, perStep * (Options.Steps - Step)));
+        }
+
+        var total = Stopwatch.GetElapsedTime(started);
+        var tokensPerSecond = tokens / Math.Max(trainingTime.TotalSeconds, 1e-9);
+        return new TrainingSummary(
+            Step, LastLoss ?? double.NaN, validation, Data.EntropyFloor, tokens, total, tokensPerSecond,
+            tokensPerSecond * Config.TrainingFlopsPerToken / 1e9, history);
+    }
+
+    private const long DropoutStream = 0x64726F70; // "drop": keeps dropout seeds apart from the data's
+
+    private (Tensor Inputs, Tensor Targets) ToTensors(TokenBatch batch) => (
+        tensor(batch.Inputs, [batch.BatchSize, batch.BlockSize], dtype: ScalarType.Int64),
+        tensor(batch.Targets, [batch.BatchSize, batch.BlockSize], dtype: ScalarType.Int64));
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        Model.Dispose();
+    }
+}

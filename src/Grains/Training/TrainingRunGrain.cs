@@ -1,0 +1,451 @@
+using System.Diagnostics;
+using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Maths.Optimization;
+using InsideLLMs.Distributed.Maths.Pipeline;
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+
+namespace InsideLLMs.Distributed.Grains.Training;
+
+/// <summary>
+/// Drives one run: per step, every stage grain runs its schedule (activations and gradients flow between them as
+/// messages), reduces its gradient (ring all-reduce, tied matrix), and takes one AdamW step with the global clipping
+/// coefficient. Every K steps all stages checkpoint; the run records the step only when all of them have, so that
+/// checkpoint is consistent. Any failure rolls every stage back to it and the loop continues by itself.
+/// </summary>
+[Reentrant] // status and history answer while the loop awaits its stages
+public sealed class TrainingRunGrain(
+    [PersistentState("run", TrainingStorage.ProviderName)] IPersistentState<TrainingRunState> state,
+    ITrainingEventPublisher events,
+    TrainingMetrics meter,
+    DatasetCache datasets,
+    ILogger<TrainingRunGrain> logger) : Grain, ITrainingRunGrain
+{
+    private const int HistoryCapacity = 10_000;
+    private const int TraceSteps = 20;
+    private const int SnapshotCapacity = 50;
+    private static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(3);
+
+    private readonly Queue<(long Step, IReadOnlyList<TraceSpan> Spans)> _trace = new();
+    private Task? _loop;
+    private CancellationTokenSource? _stopping;
+    private bool _deactivating;
+    private bool _rollBackRequested;
+
+    /// <summary>The recovery cause of a rollback someone asked for (the stress suite tells these from failures by it).</summary>
+    public const string RollBackCause = "rollback requested";
+    private double? _tokensPerSecond;
+
+    private string RunId => this.GetPrimaryKeyString();
+
+    private bool Active => state.State.Phase is RunPhase.Starting or RunPhase.Running or RunPhase.Recovering;
+
+    public async Task<RunStatus> StartAsync(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (Active)
+        {
+            throw new InvalidOperationException($"Run '{RunId}' is already {state.State.Phase.ToString().ToLowerInvariant()} (step {state.State.Step}); stop it first.");
+        }
+
+        RunLayout.Validate(spec);
+        datasets.Get(spec); // an unreadable corpus fails here, before any grain is created
+        state.State = new TrainingRunState { Spec = spec, Phase = RunPhase.Starting, StartedAt = DateTimeOffset.UtcNow };
+        _trace.Clear();
+        await state.WriteStateAsync();
+        await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).AddAsync(RunId);
+        StartLoop(resume: false);
+        return Status();
+    }
+
+    public async Task<RunStatus> StopAsync()
+    {
+        if (_stopping is { } stopping)
+        {
+            await stopping.CancelAsync();
+        }
+
+        if (_loop is { } loop)
+        {
+            await loop;
+        }
+
+        if (Active)
+        {
+            state.State.Phase = RunPhase.Stopped;
+            await state.WriteStateAsync();
+        }
+
+        await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).RemoveAsync(RunId);
+        return Status();
+    }
+
+    public Task<RunStatus> GetStatusAsync() => Task.FromResult(Status());
+
+    public Task<RunStatus> RollBackAsync()
+    {
+        if (!Active || _loop is null)
+        {
+            throw new InvalidOperationException($"Run '{RunId}' is {state.State.Phase.ToString().ToLowerInvariant()}: only a running run can roll back.");
+        }
+
+        _rollBackRequested = true;
+        return Task.FromResult(Status());
+    }
+
+    public Task<IReadOnlyList<StepMetrics>> GetHistoryAsync(long afterStep) =>
+        Task.FromResult<IReadOnlyList<StepMetrics>>([.. state.State.History.Where(m => m.Step > afterStep)]);
+
+    public Task<IReadOnlyList<TraceSpan>> GetTraceAsync() =>
+        Task.FromResult<IReadOnlyList<TraceSpan>>([.. _trace.SelectMany(t => t.Spans)]);
+
+    public Task EnsureRunningAsync()
+    {
+        if (Active && _loop is null)
+        {
+            // This activation is new (the run's silo was lost): continue from the last consistent checkpoint.
+            StartLoop(resume: true);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task<IReadOnlyList<NamedTensor>> GetParametersAsync()
+    {
+        var spec = state.State.Spec ?? throw new InvalidOperationException($"Run '{RunId}' has never started.");
+        var parameters = new List<NamedTensor>();
+        for (var stage = 0; stage < spec.Stages; stage++)
+        {
+            var grain = GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(RunId, 0, stage));
+            parameters.AddRange((await grain.GetParametersAsync()).Where(p => p.Name != "lm_head.weight"));
+        }
+
+        return parameters;
+    }
+
+    public Task<IReadOnlyList<EmbeddingView>> GetEmbeddingSnapshotsAsync() =>
+        Task.FromResult<IReadOnlyList<EmbeddingView>>([.. state.State.EmbeddingSnapshots]);
+
+    /// <summary>
+    /// Orleans can deactivate this activation while its loop runs: on a silo's shutdown, or when the silo that held its
+    /// directory entry dies (seen in the real-process failover test). The supervisor then starts a new activation, which
+    /// resumes from the checkpoint; this loop must stop driving the stages, and must not record the run as stopped.
+    /// </summary>
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _deactivating = true;
+        if (_stopping is { } stopping)
+        {
+            await stopping.CancelAsync();
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    private void StartLoop(bool resume)
+    {
+        _stopping = new CancellationTokenSource();
+        _loop = RunLoopAsync(resume, _stopping.Token);
+    }
+
+    private async Task RunLoopAsync(bool resume, CancellationToken stopping)
+    {
+        var spec = state.State.Spec!;
+        try
+        {
+            long step;
+            if (resume)
+            {
+                var detected = DateTimeOffset.UtcNow;
+                step = await RecoverAsync("the run's grain was reactivated on another silo", state.State.Step, detected, stopping);
+            }
+            else
+            {
+                await InitializeAllAsync(spec, restoreStep: null);
+                step = 0;
+            }
+
+            state.State.Phase = RunPhase.Running;
+            while (step < spec.Steps)
+            {
+                stopping.ThrowIfCancellationRequested();
+                if (_rollBackRequested)
+                {
+                    _rollBackRequested = false;
+                    step = await RecoverAsync(RollBackCause, step, DateTimeOffset.UtcNow, stopping);
+                    continue;
+                }
+
+                StepMetrics metrics;
+                var checkpoint = spec.CheckpointInterval > 0 && ((step + 1) % spec.CheckpointInterval == 0 || step + 1 == spec.Steps);
+                try
+                {
+                    // Before the step: step 0, every EvalInterval steps, and the checkpoint a recovery resumed from (once).
+                    Keep(await SnapshotAsync(spec, step));
+                    metrics = await RunStepAsync(spec, step);
+                    if (checkpoint)
+                    {
+                        // Inside the try: a stage lost while saving rolls back like one lost mid-step (every stage still
+                        // holds the last consistent checkpoint as Current or Previous). Outside it, a silo killed during a
+                        // save failed the whole run (found by the real-process failover test).
+                        await ForEachStage(spec, grain => grain.SaveCheckpointAsync(step + 1));
+                    }
+                }
+                catch (Exception e) when (!stopping.IsCancellationRequested)
+                {
+                    logger.LogWarning(e, "Run {Run} failed at step {Step}; rolling back to step {Checkpoint}", RunId, step, state.State.LastCheckpointStep);
+                    step = await RecoverAsync(e.Message, step, DateTimeOffset.UtcNow, stopping);
+                    continue;
+                }
+
+                step++;
+                state.State.Step = step;
+                Remember(metrics);
+                if (checkpoint)
+                {
+                    state.State.LastCheckpointStep = step; // only now: every stage holds this step
+                    await state.WriteStateAsync();
+                }
+            }
+
+            await KeepFinalSnapshotAsync(spec, step);
+            state.State.Phase = RunPhase.Completed;
+            await state.WriteStateAsync();
+            await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).RemoveAsync(RunId);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            if (!_deactivating)
+            {
+                state.State.Phase = RunPhase.Stopped;
+                await state.WriteStateAsync();
+            }
+        }
+        catch (Exception e) when (_deactivating)
+        {
+            logger.LogInformation("Run {Run}'s loop ended with its deactivated activation ({Error}); a new one resumes it", RunId, e.Message);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Run {Run} failed", RunId);
+            state.State.Phase = RunPhase.Failed;
+            state.State.Error = e.Message;
+            await state.WriteStateAsync();
+            await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).RemoveAsync(RunId);
+        }
+        finally
+        {
+            _loop = null;
+        }
+    }
+
+    /// <summary>One step across every stage and replica; returns its metrics (the stages have updated their weights).</summary>
+    private async Task<StepMetrics> RunStepAsync(TrainingRunSpec spec, long step)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var stages = Stages(spec).ToArray();
+        var reports = await AllOrFirstFailure(stages.Select(s => s.Grain.RunStepAsync(step)));
+        var reduces = await AllOrFirstFailure(stages.Select(s => s.Grain.ReduceGradientsAsync(step)));
+        // After the all-reduce every replica holds the same gradient: the norm is replica 0's stages, tied matrix once.
+        var norm = Math.Sqrt(reduces.Where(r => r.Replica == 0).Sum(r => r.GradientSumOfSquares));
+        var coefficient = GradientClipping.Coefficient(norm, spec.GradClip);
+        var options = TrainingRunSpecs.Reference(spec);
+        var rate = options.Schedule.At(step);
+        _stopping?.Token.ThrowIfCancellationRequested(); // a deactivated activation must not update the weights
+        var updates = await AllOrFirstFailure(stages.Select(s => s.Grain.ApplyUpdateAsync(step, coefficient, rate)));
+        double? validation = null;
+        if (spec.EvalInterval > 0 && ((step + 1) % spec.EvalInterval == 0 || step + 1 == spec.Steps))
+        {
+            validation = await GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(RunId, 0, 0)).ValidateAsync(spec.EvalBatches);
+        }
+
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var tokens = (long)spec.BatchSize * spec.MicroBatches * spec.Replicas * spec.Context;
+        var loss = reports.Sum(r => r.LossSum) / (spec.MicroBatches * spec.Replicas);
+        var spans = reports.SelectMany(r => r.Trace).Concat(reduces.SelectMany(r => r.Trace)).Concat(updates).ToArray();
+        var pipelineEvents = reports.SelectMany(r => r.Trace).Select(TraceSpanConversion.ToEvent).ToArray();
+        var bubbles = BubbleAnalysis.PerStage(pipelineEvents, step)
+            .GroupBy(b => b.Stage).OrderBy(g => g.Key).Select(g => g.Average(b => b.BubbleFraction)).ToArray();
+        var metrics = new StepMetrics(
+            step + 1, loss, validation, rate, norm, seconds, tokens / seconds,
+            ComputeSeconds: reports.Average(r => r.ComputeSeconds),
+            MessagingSeconds: reports.Average(r => r.MessagingSeconds) + reduces.Average(r => r.Seconds),
+            BubbleSeconds: reports.Average(r => r.BubbleSeconds),
+            OptimizerSeconds: updates.Average(u => (u.EndMicroseconds - u.StartMicroseconds) / 1e6),
+            ActivationBytes: reports.Sum(r => r.ActivationBytesSent),
+            GradientBytes: reports.Sum(r => r.GradientBytesSent),
+            AllReduceBytes: reduces.Sum(r => r.AllReduceBytesSent),
+            TiedGradientBytes: reduces.Sum(r => r.TiedBytesSent),
+            StageBubbleFractions: bubbles,
+            CompletedAt: DateTimeOffset.UtcNow,
+            // An array, not a collection expression: Redis storage writes the history as JSON with type names, and the
+            // compiler's hidden <>z__ReadOnlyList type cannot be read back, so the run could not reactivate after a failover.
+            PeakStashedActivations: reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations)).ToArray());
+        _trace.Enqueue((step + 1, spans));
+        while (_trace.Count > TraceSteps)
+        {
+            _trace.Dequeue();
+        }
+
+        _tokensPerSecond = metrics.TokensPerSecond;
+        meter.RecordStep(RunId, metrics, tokens);
+        try
+        {
+            await events.PublishAsync(new TrainingStepCompleted(RunId, metrics));
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Could not publish step {Step} of run {Run}", step + 1, RunId); // the history still has it
+        }
+
+        return metrics;
+    }
+
+    /// <summary>
+    /// Rolls every stage back to the last consistent checkpoint (or to the seed's initial weights when there is none),
+    /// retrying while the cluster settles (calls to a lost silo's grains fail until membership declares it dead).
+    /// Returns the step to continue from.
+    /// </summary>
+    private async Task<long> RecoverAsync(string cause, long failedAt, DateTimeOffset detected, CancellationToken stopping)
+    {
+        var spec = state.State.Spec!;
+        state.State.Phase = RunPhase.Recovering;
+        var checkpoint = state.State.LastCheckpointStep;
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            stopping.ThrowIfCancellationRequested();
+            try
+            {
+                await InitializeAllAsync(spec, checkpoint >= 0 ? checkpoint : null);
+                break;
+            }
+            catch (Exception e) when (waited.Elapsed < RecoveryTimeout && !stopping.IsCancellationRequested)
+            {
+                logger.LogInformation("Run {Run} waits for the cluster to settle: {Error}", RunId, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), stopping);
+            }
+        }
+
+        var resumeFrom = Math.Max(0, checkpoint);
+        state.State.Step = resumeFrom;
+        state.State.History.RemoveAll(m => m.Step > resumeFrom); // those steps run again
+        state.State.EmbeddingSnapshots.RemoveAll(v => v.Step > resumeFrom);
+        state.State.Recoveries.Add(new RecoveryRecord(failedAt, resumeFrom, cause, detected, (DateTimeOffset.UtcNow - detected).TotalSeconds));
+        state.State.Phase = RunPhase.Running;
+        meter.RecordRecovery(RunId);
+        await state.WriteStateAsync();
+        return resumeFrom;
+    }
+
+    /// <summary>
+    /// Task.WhenAll that throws at the first failure instead of after the last call. When a silo dies, the stages that
+    /// survive wait for its messages (up to Compute:MessageTimeoutSeconds, 30 s by default); waiting for them before rolling back
+    /// stalled the recovery that long. The rollback's InitializeAsync ends their waits.
+    /// </summary>
+    private static async Task<T[]> AllOrFirstFailure<T>(IEnumerable<Task<T>> calls)
+    {
+        var pending = calls.ToList();
+        var all = Task.WhenAll(pending);
+        _ = all.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default); // observed
+        while (pending.Count > 0)
+        {
+            var done = await Task.WhenAny(pending);
+            await done; // rethrows the first failure
+            pending.Remove(done);
+        }
+
+        return await all;
+    }
+
+    private async Task InitializeAllAsync(TrainingRunSpec spec, long? restoreStep)
+    {
+        await Task.WhenAll(Enumerable.Range(0, spec.Replicas).Select(r =>
+            GrainFactory.GetGrain<IDataShardGrain>(RunLayout.ShardKey(RunId, r)).InitializeAsync(spec, r)));
+        await Task.WhenAll(Stages(spec).Select(s => s.Grain.InitializeAsync(new StageAssignment(RunId, s.Stage, s.Replica, spec), restoreStep)));
+    }
+
+    private Task ForEachStage(TrainingRunSpec spec, Func<IPipelineStageGrain, Task> action) =>
+        Task.WhenAll(Stages(spec).Select(s => action(s.Grain)));
+
+    private IEnumerable<(int Replica, int Stage, IPipelineStageGrain Grain)> Stages(TrainingRunSpec spec) =>
+        from replica in Enumerable.Range(0, spec.Replicas)
+        from stage in Enumerable.Range(0, spec.Stages)
+        select (replica, stage, GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(RunId, replica, stage)));
+
+    private void Remember(StepMetrics metrics)
+    {
+        state.State.History.Add(metrics);
+        if (state.State.History.Count > HistoryCapacity)
+        {
+            state.State.History.RemoveRange(0, state.State.History.Count - HistoryCapacity);
+        }
+    }
+
+    private static bool SnapshotDue(TrainingRunSpec spec, long step) =>
+        step == 0 || step == spec.Steps || (spec.EvalInterval > 0 && step % spec.EvalInterval == 0);
+
+    /// <summary>
+    /// The embeddings view of replica 0's first stage at <paramref name="step"/>, when one is due and not kept yet. It only
+    /// reads the weights between steps (the stage grain does not interleave it with a step), so training is unchanged.
+    /// </summary>
+    private async Task<EmbeddingView?> SnapshotAsync(TrainingRunSpec spec, long step)
+    {
+        if (!SnapshotDue(spec, step) || state.State.EmbeddingSnapshots.Exists(v => v.Step == step))
+        {
+            return null;
+        }
+
+        return await GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(RunId, 0, 0)).SnapshotEmbeddingsAsync(step);
+    }
+
+    /// <summary>The last step's snapshot. Losing it (the first stage's silo died just now) does not fail a finished run.</summary>
+    private async Task KeepFinalSnapshotAsync(TrainingRunSpec spec, long step)
+    {
+        try
+        {
+            Keep(await SnapshotAsync(spec, step));
+        }
+        catch (Exception e) when (!_deactivating)
+        {
+            logger.LogWarning(e, "Run {Run} finished without its final embeddings snapshot", RunId);
+        }
+    }
+
+    private void Keep(EmbeddingView? snapshot)
+    {
+        if (snapshot is not null)
+        {
+            state.State.EmbeddingSnapshots = WithSnapshot(state.State.EmbeddingSnapshots, snapshot, SnapshotCapacity);
+        }
+    }
+
+    /// <summary>
+    /// Adds a snapshot. Past the capacity every other snapshot between the first and the latest goes: thinning rather than
+    /// sliding keeps step 0, so the page can still show the clusters forming from the start.
+    /// </summary>
+    internal static List<EmbeddingView> WithSnapshot(List<EmbeddingView> kept, EmbeddingView snapshot, int capacity)
+    {
+        kept.Add(snapshot);
+        if (kept.Count <= capacity)
+        {
+            return kept;
+        }
+
+        var last = kept.Count - 1;
+        return [.. kept.Where((_, i) => i % 2 == 0 || i == last)];
+    }
+
+    private RunStatus Status()
+    {
+        var s = state.State;
+        var last = s.History.Count > 0 ? s.History[^1] : null;
+        return new RunStatus(
+            RunId, s.Phase, s.Step, s.Spec?.Steps ?? 0, last?.Loss,
+            s.History.LastOrDefault(m => m.ValidationLoss is not null)?.ValidationLoss,
+            _tokensPerSecond ?? last?.TokensPerSecond, s.Recoveries.Count, s.LastCheckpointStep, s.Error, s.Spec, s.StartedAt,
+            [.. s.Recoveries]);
+    }
+}
