@@ -16,46 +16,59 @@ internal static class TrainClusterCommands
     /// <summary>How often watch asks for news: a step of the default model takes about a second on two cores.</summary>
     private static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(1);
 
+    private static readonly TrainingRunSpec Defaults = new();
+
     public static IEnumerable<Command> Create() => [Start(), Watch(), Stop(), Trace()];
+
+    /// <summary>
+    /// The spec, checked here with the silo's own checks before any connection, so bad input costs nothing (the run
+    /// grain checks it again). A corpus file that exists here is sent as a full path: on a local cluster the silos
+    /// read the same file.
+    /// </summary>
+    /// <exception cref="CliUsageException">The first bad value, named.</exception>
+    internal static TrainingRunSpec ClusterSpec(TrainingChoices choices, int? stages, int? replicas, string? schedule)
+    {
+        var spec = choices.ApplyTo(Defaults) with
+        {
+            Stages = stages ?? Defaults.Stages,
+            Replicas = replicas ?? Defaults.Replicas,
+            Schedule = (schedule ?? Defaults.Schedule).Trim().ToLowerInvariant(),
+        };
+        if (spec.Corpus != Defaults.Corpus && File.Exists(spec.Corpus))
+        {
+            spec = spec with { Corpus = Path.GetFullPath(spec.Corpus) };
+        }
+
+        try
+        {
+            return TrainingRunSpecs.Validate(spec);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CliUsageException(e.Message, e);
+        }
+    }
 
     private static Command Start()
     {
         var gateway = ClusterVerbOptions.CreateGateway();
         var run = ClusterVerbOptions.CreateRun();
-        var stages = new Option<int?>("--stages") { Description = "Pipeline stages P (contiguous layers each; default 1)." };
-        var replicas = new Option<int?>("--replicas") { Description = "Data-parallel replicas R (default 1)." };
-        var micro = new Option<int?>("--micro-batches") { Description = "Micro-batches M per replica per step (default 1)." };
-        var schedule = new Option<string?>("--schedule") { Description = "Pipeline schedule: gpipe or 1f1b (default).", HelpName = "gpipe|1f1b" };
-        schedule.CompletionSources.Add([.. RunSpecRequest.Schedules]);
-        var steps = new Option<int?>("--steps") { Description = "Optimizer steps in the whole run." };
-        var batch = new Option<int?>("--batch-size") { Description = "Rows per micro-batch." };
-        var lr = new Option<double?>("--lr") { Description = "Peak learning rate." };
-        var minLr = new Option<double?>("--min-lr") { Description = "Learning rate at the end of the cosine." };
-        var warmup = new Option<int?>("--warmup") { Description = "Linear warmup steps." };
-        var layers = new Option<int?>("--layers") { Description = "Transformer blocks." };
-        var heads = new Option<int?>("--heads") { Description = "Attention heads (must divide --width)." };
-        var width = new Option<int?>("--width") { Description = "Embedding width C." };
-        var context = new Option<int?>("--context") { Description = "Context length T in tokens." };
-        var dropout = new Option<double?>("--dropout") { Description = "Dropout probability." };
-        var corpus = new Option<string?>("--corpus") { Description = "'synthetic' or the path of a UTF-8 text file every silo can read.", HelpName = "synthetic|path" };
-        var encoding = new Option<string?>("--encoding", "-e") { Description = "Token encoding of the corpus: gpt2, r50k, cl100k, o200k, char.", HelpName = "name" };
-        var seed = new Option<long?>("--seed") { Description = "Seeds the weights, the batches and dropout." };
-        var checkpointInterval = new Option<int?>("--checkpoint-interval") { Description = "Consistent checkpoint every K steps (0: never)." };
-        var evalInterval = new Option<int?>("--eval-interval") { Description = "Validate every N steps (0: never)." };
+        var stages = new Option<int?>("--stages") { Description = $"Pipeline stages P, contiguous layers each (default {Defaults.Stages})." };
+        var replicas = new Option<int?>("--replicas") { Description = $"Data-parallel replicas R (default {Defaults.Replicas})." };
+        var schedule = new Option<string?>("--schedule") { Description = $"Pipeline schedule: gpipe or 1f1b (default {Defaults.Schedule}).", HelpName = "gpipe|1f1b" };
+        schedule.CompletionSources.Add("gpipe", "1f1b");
+        var training = new TrainingOptionSet();
 
-        var command = new Command("start", "Start a distributed training run on the cluster and print its status.")
+        var command = new Command("start", "Start a distributed training run on the cluster and print its status.") { gateway, run, stages, replicas, schedule };
+        foreach (var option in training.All)
         {
-            gateway, run, stages, replicas, micro, schedule, steps, batch, lr, minLr, warmup, layers, heads, width, context, dropout,
-            corpus, encoding, seed, checkpointInterval, evalInterval,
-        };
+            command.Options.Add(option);
+        }
+
         command.SetCliAction(async (cli, cancellationToken) =>
         {
             var id = ClusterVerbOptions.RunId(cli, run);
-            var spec = new RunSpecRequest(
-                cli.GetValue(stages), cli.GetValue(replicas), cli.GetValue(micro), cli.GetValue(schedule), cli.GetValue(steps),
-                cli.GetValue(batch), cli.GetValue(lr), cli.GetValue(minLr), cli.GetValue(warmup), cli.GetValue(layers), cli.GetValue(heads),
-                cli.GetValue(width), cli.GetValue(context), cli.GetValue(dropout), cli.GetValue(corpus), cli.GetValue(encoding),
-                cli.GetValue(seed), cli.GetValue(checkpointInterval), cli.GetValue(evalInterval)).ToSpec();
+            var spec = ClusterSpec(training.Read(cli), cli.GetValue(stages), cli.GetValue(replicas), cli.GetValue(schedule));
 
             await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
             RunStatus status;

@@ -22,32 +22,20 @@ internal static class TrainCommand
             HelpName = "name",
         };
         preset.CompletionSources.Add(TrainingPresets.Synthetic.Name, "shakespeare-char");
-        var corpus = new Option<string?>("--corpus") { Description = "'synthetic' or the path of a UTF-8 text file.", HelpName = "synthetic|path" };
-        var encoding = new Option<string?>("--encoding", "-e") { Description = "Token encoding of the corpus: gpt2, r50k, cl100k, o200k, char.", HelpName = "name" };
-        var steps = new Option<int?>("--steps") { Description = "Optimizer steps in the whole run." };
-        var batch = new Option<int?>("--batch-size") { Description = "Rows per micro-batch." };
-        var micro = new Option<int?>("--micro-batches") { Description = "Micro-batches accumulated per step." };
-        var lr = new Option<double?>("--lr") { Description = "Peak learning rate." };
-        var minLr = new Option<double?>("--min-lr") { Description = "Learning rate at the end of the cosine." };
-        var warmup = new Option<int?>("--warmup") { Description = "Linear warmup steps." };
-        var layers = new Option<int?>("--layers") { Description = "Transformer blocks." };
-        var heads = new Option<int?>("--heads") { Description = "Attention heads (must divide --width)." };
-        var width = new Option<int?>("--width") { Description = "Embedding width C." };
-        var context = new Option<int?>("--context") { Description = "Context length T in tokens." };
-        var dropout = new Option<double?>("--dropout") { Description = "Dropout probability." };
-        var seed = new Option<long?>("--seed") { Description = "Seeds the weights, the batches and dropout." };
         var threads = new Option<int?>("--threads") { Description = "libtorch threads (default: all cores)." };
-        var evalInterval = new Option<int?>("--eval-interval") { Description = "Validate every N steps (0: only at the end)." };
-        var evalBatches = new Option<int?>("--eval-batches") { Description = "Validation batches per evaluation (default: the whole split)." };
         var checkpoint = new Option<string?>("--checkpoint") { Description = "Write checkpoints to this file.", HelpName = "path" };
-        var checkpointInterval = new Option<int?>("--checkpoint-interval") { Description = "Save every N steps (and at the end)." };
         var resume = new Option<string?>("--resume") { Description = "Continue the run saved in this checkpoint.", HelpName = "path" };
+        var training = new TrainingOptionSet();
 
         var command = new Command("train", "Train the GPT: --local in this process, or start, watch, stop and trace a run on the cluster.")
         {
-            local, preset, corpus, encoding, steps, batch, micro, lr, minLr, warmup, layers, heads, width, context, dropout, seed,
-            threads, evalInterval, evalBatches, checkpoint, checkpointInterval, resume,
+            local, preset, threads, checkpoint, resume,
         };
+        foreach (var option in training.All)
+        {
+            command.Options.Add(option);
+        }
+
         foreach (var clusterVerb in TrainClusterCommands.Create())
         {
             command.Subcommands.Add(clusterVerb);
@@ -61,10 +49,7 @@ internal static class TrainCommand
             }
 
             var request = new LocalTrainingRequest(
-                cli.GetValue(preset)!, cli.GetValue(corpus), cli.GetValue(encoding), cli.GetValue(steps), cli.GetValue(batch), cli.GetValue(micro),
-                cli.GetValue(lr), cli.GetValue(minLr), cli.GetValue(warmup), cli.GetValue(layers), cli.GetValue(heads), cli.GetValue(width),
-                cli.GetValue(context), cli.GetValue(dropout), cli.GetValue(seed), cli.GetValue(threads), cli.GetValue(evalInterval),
-                cli.GetValue(evalBatches), cli.GetValue(checkpoint), cli.GetValue(checkpointInterval), cli.GetValue(resume));
+                cli.GetValue(preset)!, training.Read(cli), cli.GetValue(threads), cli.GetValue(checkpoint), cli.GetValue(resume));
             return await RunLocalAsync(cli, request, cancellationToken);
         });
         return command;
@@ -94,7 +79,7 @@ internal static class TrainCommand
                         progress.Report(new ProgressSnapshot(
                             p.Step, tokens, string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}{validation}")));
                     }),
-                    request.Checkpoint ?? request.Resume,
+                    request.CheckpointPath ?? request.Resume,
                     token);
             },
             token), cancellationToken);
@@ -103,7 +88,7 @@ internal static class TrainCommand
             summary.Steps, summary.FinalLoss, summary.ValidationLoss, summary.EntropyFloor,
             summary.ValidationLoss is { } val && summary.EntropyFloor is { } floor ? val / floor : null,
             summary.Tokens, summary.Elapsed.TotalSeconds, summary.TokensPerSecond, summary.GigaflopsPerSecond,
-            request.Checkpoint ?? request.Resume,
+            request.CheckpointPath ?? request.Resume,
             [.. summary.ValidationHistory.Select(h => new ValidationPoint(h.Step, h.Loss))]);
         if (cli.Json)
         {

@@ -1,3 +1,5 @@
+using InsideLLMs.Distributed.Contracts.Training;
+
 namespace InsideLLMs.Distributed.Grains.Training;
 
 /// <summary>
@@ -84,5 +86,56 @@ internal sealed class Mailbox<TKey, TValue>(string what) where TKey : notnull
         }
 
         return slot;
+    }
+}
+
+/// <summary>
+/// A stage grain's four mailboxes, handled together: a rollback or deactivation closes all of them at once, and a
+/// step forgets every stale message in one call, so no mailbox can be missed when another is added.
+/// </summary>
+internal sealed class StageMailboxes
+{
+    public Mailbox<(long Step, int MicroBatch), ActivationMessage> Activations { get; } = new("activation");
+
+    public Mailbox<(long Step, int MicroBatch), GradientMessage> Gradients { get; } = new("gradient");
+
+    public Mailbox<(long Step, int Round), ChunkMessage> Chunks { get; } = new("all-reduce chunk");
+
+    public Mailbox<long, TiedGradientMessage> Tied { get; } = new("tied gradient");
+
+    /// <summary>Faults every pending wait, forgets every message, refuses new waits until <see cref="Open"/>.</summary>
+    public void Close(string reason)
+    {
+        Activations.Close(reason);
+        Gradients.Close(reason);
+        Chunks.Close(reason);
+        Tied.Close(reason);
+    }
+
+    public void Open()
+    {
+        Activations.Open();
+        Gradients.Open();
+        Chunks.Open();
+        Tied.Open();
+    }
+
+    /// <summary>
+    /// A send of this step failed: the peer will never answer, so the schedule's waits end now (the reduction's
+    /// mailboxes are left alone: their peers are other replicas).
+    /// </summary>
+    public void FailSchedule(string reason)
+    {
+        Activations.Reset(reason);
+        Gradients.Reset(reason);
+    }
+
+    /// <summary>Forgets messages of steps before <paramref name="step"/> that nobody will ask for (late copies of a rolled-back step).</summary>
+    public void ForgetBefore(long step)
+    {
+        Activations.Forget(key => key.Step < step);
+        Gradients.Forget(key => key.Step < step);
+        Chunks.Forget(key => key.Step < step);
+        Tied.Forget(key => key < step);
     }
 }

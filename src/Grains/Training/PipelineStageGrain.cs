@@ -5,6 +5,7 @@ using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Inference;
 using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.Logging;
 
 namespace InsideLLMs.Distributed.Grains.Training;
@@ -33,10 +34,7 @@ public sealed class PipelineStageGrain(
     // Bumped by every initialisation: a step started before it must not take messages meant for the steps after it.
     private long _generation;
 
-    private readonly Mailbox<(long Step, int MicroBatch), ActivationMessage> _activations = new("activation");
-    private readonly Mailbox<(long Step, int MicroBatch), GradientMessage> _gradients = new("gradient");
-    private readonly Mailbox<(long Step, int Round), ChunkMessage> _chunks = new("all-reduce chunk");
-    private readonly Mailbox<long, TiedGradientMessage> _tied = new("tied gradient");
+    private readonly StageMailboxes _mail = new();
     private Owned<StageWorker>? _worker;
     private StageSpec? _stage; // the worker's slice of the model (managed: read without a lease)
     private GptConfig? _config;
@@ -60,10 +58,7 @@ public sealed class PipelineStageGrain(
         {
             const string reason = "the stage is being re-initialised (the run is rolling back)";
             _generation++;
-            _activations.Close(reason);
-            _gradients.Close(reason);
-            _chunks.Close(reason);
-            _tied.Close(reason);
+            _mail.Close(reason);
             // Let an aborted step unwind before its worker is replaced. Its waits now fail at once; a call it makes to a
             // silo that just died can still take until membership declares that silo dead, so the wait is bounded. Replacing
             // the worker while the step still runs is safe: the old one is only retired, and freed after its last operation.
@@ -99,10 +94,7 @@ public sealed class PipelineStageGrain(
         }
         finally
         {
-            _activations.Open();
-            _gradients.Open();
-            _chunks.Open();
-            _tied.Open();
+            _mail.Open();
             _initializing.Release();
         }
     }
@@ -117,10 +109,7 @@ public sealed class PipelineStageGrain(
     {
         var why = $"the stage is deactivating ({reason.Description})";
         _generation++;
-        _activations.Close(why);
-        _gradients.Close(why);
-        _chunks.Close(why);
-        _tied.Close(why);
+        _mail.Close(why);
         logger.LogInformation("Stage {Stage} deactivating: {Reason}", Key, reason.Description);
         return base.OnDeactivateAsync(reason, cancellationToken);
     }
@@ -134,25 +123,25 @@ public sealed class PipelineStageGrain(
 
     public Task ReceiveActivationAsync(ActivationMessage message)
     {
-        _activations.Deliver((message.Step, message.MicroBatch), message);
+        _mail.Activations.Deliver((message.Step, message.MicroBatch), message);
         return Task.CompletedTask;
     }
 
     public Task ReceiveGradientAsync(GradientMessage message)
     {
-        _gradients.Deliver((message.Step, message.MicroBatch), message);
+        _mail.Gradients.Deliver((message.Step, message.MicroBatch), message);
         return Task.CompletedTask;
     }
 
     public Task ReceiveChunkAsync(ChunkMessage message)
     {
-        _chunks.Deliver((message.Step, message.Round), message);
+        _mail.Chunks.Deliver((message.Step, message.Round), message);
         return Task.CompletedTask;
     }
 
     public Task ReceiveTiedGradientAsync(TiedGradientMessage message)
     {
-        _tied.Deliver(message.Step, message);
+        _mail.Tied.Deliver(message.Step, message);
         return Task.CompletedTask;
     }
 
@@ -195,8 +184,7 @@ public sealed class PipelineStageGrain(
         }
 
         var shard = GrainFactory.GetGrain<IDataShardGrain>(RunLayout.ShardKey(assignment.RunId, assignment.Replica));
-        double lossSum = 0;
-        long targets = 0;
+        var tally = new ValidationTally();
         for (var index = 0; maxBatches is null || index < maxBatches; index++)
         {
             var batch = await shard.GetValidationBatchAsync(index, assignment.Spec.BatchSize);
@@ -212,11 +200,10 @@ public sealed class PipelineStageGrain(
             var result = stage.IsLast
                 ? new ValidationResult(sum, count)
                 : await Next(assignment).ForwardValidationAsync(new TensorMessage(hidden!, hiddenShape!), batch.Targets);
-            lossSum += result.LossSum;
-            targets += result.Targets;
+            tally = tally.Add(result.LossSum, result.Targets);
         }
 
-        return targets == 0 ? double.NaN : lossSum / targets;
+        return tally.Mean;
     }
 
     public async Task<ValidationResult> ForwardValidationAsync(TensorMessage hidden, byte[] targets)
@@ -274,8 +261,7 @@ public sealed class PipelineStageGrain(
         // Sends are not awaited one by one: the next operation computes while a message is on its way (the receiver only
         // files it in its mailbox). Whatever is still in flight at the end is waited for and counted as messaging.
         var sends = new List<Task>();
-        _activations.Forget(key => key.Step < step);
-        _gradients.Forget(key => key.Step < step);
+        _mail.ForgetBefore(step);
         await compute.RunAsync(worker, w => w.BeginStep());
         var shard = stage.IsFirst || stage.IsLast
             ? GrainFactory.GetGrain<IDataShardGrain>(RunLayout.ShardKey(assignment.RunId, assignment.Replica))
@@ -297,7 +283,7 @@ public sealed class PipelineStageGrain(
                 }
                 else
                 {
-                    var (message, bubble, transit) = await WaitAsync(_activations, (step, micro), m => m.SentAtMicroseconds, generation);
+                    var (message, bubble, transit) = await WaitAsync(_mail.Activations, (step, micro), m => m.SentAtMicroseconds, generation);
                     (bubbleSeconds, messagingSeconds) = (bubbleSeconds + bubble, messagingSeconds + transit);
                     hidden = message.Hidden.Data;
                     shape = message.Hidden.Shape;
@@ -332,7 +318,7 @@ public sealed class PipelineStageGrain(
                 byte[]? outputGradient = null;
                 if (!stage.IsLast)
                 {
-                    var (message, bubble, transit) = await WaitAsync(_gradients, (step, micro), m => m.SentAtMicroseconds, generation);
+                    var (message, bubble, transit) = await WaitAsync(_mail.Gradients, (step, micro), m => m.SentAtMicroseconds, generation);
                     (bubbleSeconds, messagingSeconds) = (bubbleSeconds + bubble, messagingSeconds + transit);
                     outputGradient = message.Gradient.Data;
                 }
@@ -375,8 +361,7 @@ public sealed class PipelineStageGrain(
         catch (Exception e)
         {
             var reason = $"sending step {step} micro-batch {micro} failed: {e.Message}";
-            _activations.Reset(reason);
-            _gradients.Reset(reason);
+            _mail.FailSchedule(reason);
             throw;
         }
     }
@@ -389,8 +374,7 @@ public sealed class PipelineStageGrain(
         var trace = new List<TraceSpan>();
         var started = Stopwatch.GetTimestamp();
         long allReduceBytes = 0, tiedBytes = 0;
-        _chunks.Forget(key => key.Step < step);
-        _tied.Forget(key => key < step);
+        _mail.ForgetBefore(step);
         var flat = await compute.RunAsync(worker, w => w.FlattenGradient());
         if (spec.Replicas > 1)
         {
@@ -406,7 +390,7 @@ public sealed class PipelineStageGrain(
                 allReduceBytes += payload.Length;
                 var receive = round.Single(t => t.Receiver == assignment.Replica);
                 Current(generation);
-                var chunk = await _chunks.ReceiveAsync((step, receive.Round), MessageTimeout);
+                var chunk = await _mail.Chunks.ReceiveAsync((step, receive.Round), MessageTimeout);
                 RingAllReduce.Receive(receive, chunk.Data, flat);
             }
 
@@ -423,7 +407,7 @@ public sealed class PipelineStageGrain(
             await other.ReceiveTiedGradientAsync(new TiedGradientMessage(step, stage.IsFirst, new TensorMessage(mine, embeddingShape)));
             tiedBytes += mine.Length;
             Current(generation);
-            var theirs = await _tied.ReceiveAsync(step, MessageTimeout);
+            var theirs = await _mail.Tied.ReceiveAsync(step, MessageTimeout);
             await compute.RunAsync(worker, w => w.CombineTiedGradient(theirs.Gradient.Data));
         }
 
@@ -463,13 +447,13 @@ public sealed class PipelineStageGrain(
         var data = datasets.Get(spec);
         var config = TrainingRunSpecs.Model(spec, data);
         var stage = StageSpec.Partition(config, spec.Stages)[assignment.Stage];
-        var options = TrainingRunSpecs.Reference(spec).Optimizer;
+        var options = TrainingRunSpecs.Reference(spec);
         // The old worker goes once the operations already holding it (an aborted step's last one) have run.
         _worker?.Retire();
         _worker = null;
         var worker = await compute.RunAsync(() =>
         {
-            var built = new StageWorker(config, stage, options, spec.Seed, spec.MicroBatches * spec.Replicas);
+            var built = new StageWorker(config, stage, options);
             try
             {
                 if (checkpoint is not null)

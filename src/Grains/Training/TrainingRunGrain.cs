@@ -4,6 +4,7 @@ using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Maths.Optimization;
 using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
 
@@ -23,9 +24,7 @@ public sealed class TrainingRunGrain(
     DatasetCache datasets,
     ILogger<TrainingRunGrain> logger) : Grain, ITrainingRunGrain
 {
-    private const int HistoryCapacity = 10_000;
     private const int TraceSteps = 20;
-    private const int SnapshotCapacity = 50;
     private static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(3);
 
     private readonly Queue<(long Step, IReadOnlyList<TraceSpan> Spans)> _trace = new();
@@ -202,7 +201,7 @@ public sealed class TrainingRunGrain(
 
                 step++;
                 state.State.Step = step;
-                Remember(metrics);
+                RunHistory.Append(state.State.History, metrics);
                 if (checkpoint)
                 {
                     state.State.LastCheckpointStep = step; // only now: every stage holds this step
@@ -249,12 +248,10 @@ public sealed class TrainingRunGrain(
         var reports = await AllOrFirstFailure(stages.Select(s => s.Grain.RunStepAsync(step)));
         var reduces = await AllOrFirstFailure(stages.Select(s => s.Grain.ReduceGradientsAsync(step)));
         // After the all-reduce every replica holds the same gradient: the norm is replica 0's stages, tied matrix once.
-        var norm = Math.Sqrt(reduces.Where(r => r.Replica == 0).Sum(r => r.GradientSumOfSquares));
-        var coefficient = GradientClipping.Coefficient(norm, spec.GradClip);
-        var options = TrainingRunSpecs.Reference(spec);
-        var rate = options.Schedule.At(step);
+        var decision = new StepRule(TrainingRunSpecs.Reference(spec)).Decide(
+            step, reduces.Where(r => r.Replica == 0).Sum(r => r.GradientSumOfSquares), reports.Sum(r => r.LossSum));
         _stopping?.Token.ThrowIfCancellationRequested(); // a deactivated activation must not update the weights
-        var updates = await AllOrFirstFailure(stages.Select(s => s.Grain.ApplyUpdateAsync(step, coefficient, rate)));
+        var updates = await AllOrFirstFailure(stages.Select(s => s.Grain.ApplyUpdateAsync(step, decision.ClipCoefficient, decision.LearningRate)));
         double? validation = null;
         if (spec.EvalInterval > 0 && ((step + 1) % spec.EvalInterval == 0 || step + 1 == spec.Steps))
         {
@@ -262,27 +259,8 @@ public sealed class TrainingRunGrain(
         }
 
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var tokens = (long)spec.BatchSize * spec.MicroBatches * spec.Replicas * spec.Context;
-        var loss = reports.Sum(r => r.LossSum) / (spec.MicroBatches * spec.Replicas);
-        var spans = reports.SelectMany(r => r.Trace).Concat(reduces.SelectMany(r => r.Trace)).Concat(updates).ToArray();
-        var pipelineEvents = reports.SelectMany(r => r.Trace).Select(TraceSpanConversion.ToEvent).ToArray();
-        var bubbles = BubbleAnalysis.PerStage(pipelineEvents, step)
-            .GroupBy(b => b.Stage).OrderBy(g => g.Key).Select(g => g.Average(b => b.BubbleFraction)).ToArray();
-        var metrics = new StepMetrics(
-            step + 1, loss, validation, rate, norm, seconds, tokens / seconds,
-            ComputeSeconds: reports.Average(r => r.ComputeSeconds),
-            MessagingSeconds: reports.Average(r => r.MessagingSeconds) + reduces.Average(r => r.Seconds),
-            BubbleSeconds: reports.Average(r => r.BubbleSeconds),
-            OptimizerSeconds: updates.Average(u => (u.EndMicroseconds - u.StartMicroseconds) / 1e6),
-            ActivationBytes: reports.Sum(r => r.ActivationBytesSent),
-            GradientBytes: reports.Sum(r => r.GradientBytesSent),
-            AllReduceBytes: reduces.Sum(r => r.AllReduceBytesSent),
-            TiedGradientBytes: reduces.Sum(r => r.TiedBytesSent),
-            StageBubbleFractions: bubbles,
-            CompletedAt: DateTimeOffset.UtcNow,
-            // An array, not a collection expression: Redis storage writes the history as JSON with type names, and the
-            // compiler's hidden <>z__ReadOnlyList type cannot be read back, so the run could not reactivate after a failover.
-            PeakStashedActivations: reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations)).ToArray());
+        var metrics = StepAccounting.Metrics(spec, step, decision, validation, seconds, reports, reduces, updates, DateTimeOffset.UtcNow);
+        var spans = StepAccounting.Spans(reports, reduces, updates);
         _trace.Enqueue((step + 1, spans));
         while (_trace.Count > TraceSteps)
         {
@@ -290,7 +268,7 @@ public sealed class TrainingRunGrain(
         }
 
         _tokensPerSecond = metrics.TokensPerSecond;
-        meter.RecordStep(RunId, metrics, tokens);
+        meter.RecordStep(RunId, metrics, StepAccounting.Tokens(spec));
         try
         {
             await events.PublishAsync(new TrainingStepCompleted(RunId, metrics));
@@ -331,8 +309,7 @@ public sealed class TrainingRunGrain(
 
         var resumeFrom = Math.Max(0, checkpoint);
         state.State.Step = resumeFrom;
-        state.State.History.RemoveAll(m => m.Step > resumeFrom); // those steps run again
-        state.State.EmbeddingSnapshots.RemoveAll(v => v.Step > resumeFrom);
+        RunHistory.RollBack(state.State.History, state.State.EmbeddingSnapshots, resumeFrom);
         state.State.Recoveries.Add(new RecoveryRecord(failedAt, resumeFrom, cause, detected, (DateTimeOffset.UtcNow - detected).TotalSeconds));
         state.State.Phase = RunPhase.Running;
         meter.RecordRecovery(RunId);
@@ -375,25 +352,13 @@ public sealed class TrainingRunGrain(
         from stage in Enumerable.Range(0, spec.Stages)
         select (replica, stage, GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(RunId, replica, stage)));
 
-    private void Remember(StepMetrics metrics)
-    {
-        state.State.History.Add(metrics);
-        if (state.State.History.Count > HistoryCapacity)
-        {
-            state.State.History.RemoveRange(0, state.State.History.Count - HistoryCapacity);
-        }
-    }
-
-    private static bool SnapshotDue(TrainingRunSpec spec, long step) =>
-        step == 0 || step == spec.Steps || (spec.EvalInterval > 0 && step % spec.EvalInterval == 0);
-
     /// <summary>
     /// The embeddings view of replica 0's first stage at <paramref name="step"/>, when one is due and not kept yet. It only
     /// reads the weights between steps (the stage grain does not interleave it with a step), so training is unchanged.
     /// </summary>
     private async Task<EmbeddingView?> SnapshotAsync(TrainingRunSpec spec, long step)
     {
-        if (!SnapshotDue(spec, step) || state.State.EmbeddingSnapshots.Exists(v => v.Step == step))
+        if (!SnapshotPolicy.Due(spec, step) || state.State.EmbeddingSnapshots.Exists(v => v.Step == step))
         {
             return null;
         }
@@ -418,24 +383,8 @@ public sealed class TrainingRunGrain(
     {
         if (snapshot is not null)
         {
-            state.State.EmbeddingSnapshots = WithSnapshot(state.State.EmbeddingSnapshots, snapshot, SnapshotCapacity);
+            state.State.EmbeddingSnapshots = SnapshotPolicy.Keep(state.State.EmbeddingSnapshots, snapshot);
         }
-    }
-
-    /// <summary>
-    /// Adds a snapshot. Past the capacity every other snapshot between the first and the latest goes: thinning rather than
-    /// sliding keeps step 0, so the page can still show the clusters forming from the start.
-    /// </summary>
-    internal static List<EmbeddingView> WithSnapshot(List<EmbeddingView> kept, EmbeddingView snapshot, int capacity)
-    {
-        kept.Add(snapshot);
-        if (kept.Count <= capacity)
-        {
-            return kept;
-        }
-
-        var last = kept.Count - 1;
-        return [.. kept.Where((_, i) => i % 2 == 0 || i == last)];
     }
 
     private RunStatus Status()

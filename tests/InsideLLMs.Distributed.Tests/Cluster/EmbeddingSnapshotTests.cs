@@ -61,21 +61,6 @@ public sealed class EmbeddingSnapshotTests(ClusterFixture fixture)
         Assert.Equal(live.Points, snapshots[^1].Points);
     }
 
-    [Fact]
-    public void WithSnapshot_PastTheCapacity_ThinsTheMiddleAndKeepsTheFirstAndTheLatest()
-    {
-        var kept = new List<EmbeddingView>();
-        for (var step = 0; step <= 100; step += 2)
-        {
-            kept = TrainingRunGrain.WithSnapshot(kept, new EmbeddingView([], 0.5, null, step), capacity: 10);
-            Assert.InRange(kept.Count, 1, 10);
-        }
-
-        Assert.Equal(0, kept[0].Step);
-        Assert.Equal(100, kept[^1].Step);
-        Assert.Equal(kept.Select(v => v.Step).Order(), kept.Select(v => v.Step));
-    }
-
     private static int LexiconTokenCount(ModelVocabulary vocabulary) => SyntheticLexicon.Default.Words
         .Select(w => vocabulary.EncodeText(" " + w.Word))
         .Where(ids => ids.Length == 1 && ids[0] != ModelVocabulary.Unknown)

@@ -32,8 +32,8 @@ public sealed class DisposeScopeCoverageTests(ITestOutputHelper output)
         var data = TestData.SmallSynthetic(blockSize: 32);
         var config = Config with { VocabularySize = data.Vocabulary.Count };
         var stages = StageSpec.Partition(config, 2);
-        using var first = new StageWorker(config, stages[0], new AdamWOptions(), seed: 3, microBatchesInGlobalBatch: 1);
-        using var last = new StageWorker(config, stages[1], new AdamWOptions(), seed: 3, microBatchesInGlobalBatch: 1);
+        using var first = new StageWorker(config, stages[0], new TrainingOptions { Seed = 3, MicroBatches = 1 });
+        using var last = new StageWorker(config, stages[1], new TrainingOptions { Seed = 3, MicroBatches = 1 });
         var batch = data.TrainBatch(seed: 3, step: 0, microBatch: 0, replica: 0, microBatchesPerReplica: 1, batchSize: 2);
         long[] shape = [batch.BatchSize, batch.BlockSize];
         var checkpoint = first.SaveState();

@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text;
 using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Optimization;
+using InsideLLMs.Distributed.Maths.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -12,7 +13,8 @@ namespace InsideLLMs.Distributed.Maths.Pipeline;
 /// <summary>
 /// The maths of one pipeline stage of one replica, free of Orleans: forward and backward per micro-batch with the
 /// activations stashed in between, the flat gradient for the all-reduce, the tied-matrix exchange, one AdamW step,
-/// and checkpoint bytes. A grain owns one and calls it from a compute thread, one call at a time.
+/// and checkpoint bytes. A stage grain owns one and calls it from a compute thread, one call at a time; the reference
+/// trainer is the one-stage, one-replica case (a worker over the whole model), so the step's maths exists once.
 /// </summary>
 public sealed class StageWorker : IDisposable
 {
@@ -21,17 +23,18 @@ public sealed class StageWorker : IDisposable
     private readonly (string Name, Parameter Parameter)[] _parameters;
     private readonly double _lossScale;
 
-    /// <param name="microBatchesInGlobalBatch">M x R: each micro-batch's mean loss is divided by it, so the reduced
-    /// gradient is the gradient of the global batch's mean loss, as the reference trainer computes it.</param>
-    public StageWorker(GptConfig config, StageSpec stage, AdamWOptions optimizer, long seed, int microBatchesInGlobalBatch)
+    /// <param name="options">The run's options, as the reference trainer takes them: the optimizer, the seed of the
+    /// initial weights, and <see cref="TrainingOptions.MicroBatches"/> = M x R, by which each micro-batch's mean loss is
+    /// divided so the reduced gradient is the gradient of the global batch's mean loss.</param>
+    public StageWorker(GptConfig config, StageSpec stage, TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stage);
-        ArgumentOutOfRangeException.ThrowIfLessThan(microBatchesInGlobalBatch, 1);
-        Model = new GptStage(config, stage, seed);
+        ArgumentNullException.ThrowIfNull(options);
+        Model = new GptStage(config, stage, options.Seed);
         _parameters = [.. Model.named_parameters()];
-        _optimizer = new AdamW(_parameters, optimizer);
-        _lossScale = 1.0 / microBatchesInGlobalBatch;
+        _optimizer = new AdamW(_parameters, options.Optimizer);
+        _lossScale = 1.0 / options.MicroBatches;
     }
 
     public GptStage Model { get; }
@@ -183,6 +186,12 @@ public sealed class StageWorker : IDisposable
             Model.train();
         }
     }
+
+    /// <summary>The optimizer's moments and step count (a checkpoint file writes them after the parameters).</summary>
+    public void WriteOptimizer(BinaryWriter writer) => _optimizer.Write(writer);
+
+    /// <exception cref="InvalidDataException">The state belongs to parameters of other shapes; nothing changes.</exception>
+    public void ReadOptimizer(BinaryReader reader) => _optimizer.Read(reader);
 
     /// <summary>Parameters and optimizer state as bytes, for grain storage.</summary>
     public byte[] SaveState()

@@ -3,9 +3,9 @@ using System.Text;
 using System.Text.Json;
 using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Tokenization;
 using TorchSharp.Modules;
-using AdamW = InsideLLMs.Distributed.Maths.Optimization.AdamW;
 
 namespace InsideLLMs.Distributed.Maths.Training;
 
@@ -41,10 +41,11 @@ public sealed class CheckpointData
     /// <summary>Copies the stored weights into <paramref name="model"/>; all are checked before any is written.</summary>
     public void LoadParameters(GptStage model) => Checkpoint.ReadParameters(_parameters, model.named_parameters().ToArray());
 
-    public void LoadOptimizer(AdamW optimizer)
+    public void LoadOptimizer(StageWorker worker)
     {
+        ArgumentNullException.ThrowIfNull(worker);
         using var reader = new BinaryReader(new MemoryStream(_optimizer));
-        optimizer.Read(reader);
+        worker.ReadOptimizer(reader);
     }
 }
 
@@ -58,13 +59,12 @@ public static class Checkpoint
     private static readonly byte[] Magic = "ILLMCKPT"u8.ToArray();
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
-    public static void Save(string path, CheckpointHeader header, ModelVocabulary vocabulary, GptStage model, AdamW optimizer)
+    public static void Save(string path, CheckpointHeader header, ModelVocabulary vocabulary, StageWorker worker)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         ArgumentNullException.ThrowIfNull(header);
         ArgumentNullException.ThrowIfNull(vocabulary);
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(worker);
         using var buffer = new MemoryStream();
         using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
         {
@@ -72,8 +72,8 @@ public static class Checkpoint
             writer.Write(FormatVersion);
             writer.Write(JsonSerializer.Serialize(header, Json));
             vocabulary.Write(writer);
-            WriteBlob(writer, w => TensorIO.WriteParameters(w, [.. model.named_parameters()]));
-            WriteBlob(writer, optimizer.Write);
+            WriteBlob(writer, w => TensorIO.WriteParameters(w, [.. worker.Model.named_parameters()]));
+            WriteBlob(writer, worker.WriteOptimizer);
         }
 
         var hash = SHA256.HashData(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Model;
-using InsideLLMs.Distributed.Maths.Optimization;
+using InsideLLMs.Distributed.Maths.Pipeline;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,12 +10,13 @@ namespace InsideLLMs.Distributed.Maths.Training;
 /// <summary>
 /// The single-process trainer: the whole model in this thread, gradient accumulation over micro-batches, global
 /// clipping, AdamW with warmup and cosine decay, periodic validation and checkpoints. Distributed training must
-/// compute what this computes, step for step.
+/// compute what this computes, step for step, and does so with the same code: this is one <see cref="StageWorker"/>
+/// over the whole model and one <see cref="StepRule"/>, the one-stage, one-replica case of a distributed run.
 /// </summary>
 public sealed class ReferenceTrainer : IDisposable
 {
-    private readonly AdamW _optimizer;
-    private readonly LearningRateSchedule _schedule;
+    private readonly StageWorker _worker;
+    private readonly StepRule _rule;
 
     /// <summary>A fresh model, initialised from <see cref="TrainingOptions.Seed"/>.</summary>
     public ReferenceTrainer(GptConfig config, TokenDataset data, TrainingOptions options)
@@ -34,9 +35,8 @@ public sealed class ReferenceTrainer : IDisposable
             throw new ArgumentException($"The model's context is {config.BlockSize} tokens but the dataset's windows are {data.BlockSize}.");
         }
 
-        Model = new GptStage(config, StageSpec.Whole(config), options.Seed);
-        _optimizer = new AdamW(Model.named_parameters(), options.Optimizer);
-        _schedule = options.Schedule;
+        _rule = new StepRule(Options);
+        _worker = new StageWorker(config, StageSpec.Whole(config), Options);
     }
 
     public GptConfig Config { get; }
@@ -45,7 +45,7 @@ public sealed class ReferenceTrainer : IDisposable
 
     public TrainingOptions Options { get; }
 
-    public GptStage Model { get; }
+    public GptStage Model => _worker.Model;
 
     /// <summary>Steps completed; the next step to run has this 0-based index.</summary>
     public long Step { get; private set; }
@@ -85,7 +85,7 @@ public sealed class ReferenceTrainer : IDisposable
         try
         {
             checkpoint.LoadParameters(trainer.Model);
-            checkpoint.LoadOptimizer(trainer._optimizer);
+            checkpoint.LoadOptimizer(trainer._worker);
         }
         catch
         {
@@ -104,61 +104,44 @@ public sealed class ReferenceTrainer : IDisposable
         torch.set_num_threads(Options.Threads);
         var started = Stopwatch.GetTimestamp();
         var step = Step;
-        Model.train();
-        _optimizer.ZeroGrad();
+        _worker.BeginStep();
         // Dropout draws from the global generator; seeding it from (seed, step) makes every step replayable on resume.
         torch.manual_seed(DeterministicRandom.Mix(Options.Seed, step, DropoutStream));
-        var loss = 0.0;
+        var lossSum = 0.0;
         for (var micro = 0; micro < Options.MicroBatches; micro++)
         {
-            using var scope = NewDisposeScope();
             var batch = Data.TrainBatch(Options.Seed, step, micro, replica: 0, Options.MicroBatches, Options.BatchSize);
-            var (inputs, targets) = ToTensors(batch);
-            var microLoss = GptStage.Loss(Model.Forward(inputs), targets);
-            using var microBatches = Options.MicroBatches.ToScalar();
-            microLoss.div(microBatches).backward(); // the mean over the global batch, accumulated
-            loss += microLoss.item<float>() / Options.MicroBatches;
+            lossSum += _worker.Forward(micro, batch.Inputs, null, [batch.BatchSize, batch.BlockSize], batch.Targets).Loss;
+            _worker.Backward(micro, outputGradient: null);
         }
 
-        var norm = Math.Sqrt(GradientClipping.SumOfSquares(Model.parameters()));
-        GradientClipping.Scale(Model.parameters(), GradientClipping.Coefficient(norm, Options.GradClip));
-        var rate = _schedule.At(step);
-        _optimizer.Step(rate);
+        var decision = _rule.Decide(step, _worker.GradientSumOfSquares(countTiedCopy: true), lossSum);
+        _worker.Update(decision.ClipCoefficient, decision.LearningRate);
         Step = step + 1;
-        LastLoss = loss;
+        LastLoss = decision.Loss;
         var tokens = (long)Options.BatchSize * Options.MicroBatches * Config.BlockSize;
-        return new StepResult(Step, loss, rate, norm, tokens, Stopwatch.GetElapsedTime(started));
+        return new StepResult(Step, decision.Loss, decision.LearningRate, decision.GradientNorm, tokens, Stopwatch.GetElapsedTime(started));
     }
 
     /// <summary>Mean validation loss over every target that is not padding, in nats per token.</summary>
     public double Evaluate(int? maxBatches = null)
     {
         torch.set_num_threads(Options.Threads);
-        Model.eval();
-        using var _ = no_grad();
-        double total = 0;
-        long count = 0;
+        var tally = new ValidationTally();
         foreach (var batch in Data.ValidationBatches(Options.BatchSize, maxBatches ?? Options.EvalBatches))
         {
-            using var scope = NewDisposeScope();
-            var (inputs, targets) = ToTensors(batch);
-            var logits = Model.Forward(inputs);
-            using var sum = nn.functional.cross_entropy(
-                logits.view(-1, logits.shape[^1]), targets.view(-1), ignore_index: GptStage.IgnoreIndex, reduction: nn.Reduction.Sum);
-            total += sum.item<float>();
-            count += batch.Targets.LongCount(t => t != GptStage.IgnoreIndex);
+            var (_, _, lossSum, targets) = _worker.Evaluate(batch.Inputs, null, [batch.BatchSize, batch.BlockSize], batch.Targets);
+            tally = tally.Add(lossSum, targets);
         }
 
-        Model.train();
-        return count == 0 ? double.NaN : total / count;
+        return tally.Mean;
     }
 
     public void SaveCheckpoint(string path) => Checkpoint.Save(
         path,
         new CheckpointHeader(Config, Options, Data.Descriptor, Step, LastLoss, DateTimeOffset.UtcNow),
         Data.Vocabulary,
-        Model,
-        _optimizer);
+        _worker);
 
     /// <summary>
     /// Trains until <see cref="TrainingOptions.Steps"/> steps are done, reporting every step; validates and saves
@@ -206,13 +189,5 @@ public sealed class ReferenceTrainer : IDisposable
 
     private const long DropoutStream = 0x64726F70; // "drop": keeps dropout seeds apart from the data's
 
-    private (Tensor Inputs, Tensor Targets) ToTensors(TokenBatch batch) => (
-        tensor(batch.Inputs, [batch.BatchSize, batch.BlockSize], dtype: ScalarType.Int64),
-        tensor(batch.Targets, [batch.BatchSize, batch.BlockSize], dtype: ScalarType.Int64));
-
-    public void Dispose()
-    {
-        _optimizer.Dispose();
-        Model.Dispose();
-    }
+    public void Dispose() => _worker.Dispose();
 }

@@ -1,0 +1,96 @@
+using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Training;
+using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Training;
+
+namespace InsideLLMs.Distributed.Tests.Grains;
+
+/// <summary>The run grain's arithmetic without a grain: step metrics from stage reports, snapshots and history.</summary>
+public sealed class RunBookkeepingTests
+{
+    private static readonly TrainingRunSpec Spec = new() { Stages = 2, Replicas = 2, MicroBatches = 2, BatchSize = 4, Context = 16, Steps = 100, EvalInterval = 25 };
+
+    [Fact]
+    public void Metrics_SumBytesAndMeanTimesOverStagesAndReplicas()
+    {
+        StageStepReport Report(int stage, int replica, double compute, int peak) => new(
+            stage, replica, "silo", LossSum: stage == 1 ? 3.0 : 0, compute, BubbleSeconds: 0.1, ActivationBytesSent: 100,
+            GradientBytesSent: 10, peak, [Span(stage, replica, TraceOps.Forward, 0, 10), Span(stage, replica, TraceOps.Backward, 20, 30)],
+            MessagingSeconds: 0.2);
+        StageReduceReport Reduce(int stage, int replica) => new(stage, replica, 1000, stage == 0 ? 50 : 50, 4000, 1.0, 0.4, []);
+        StageStepReport[] reports = [Report(0, 0, 1.0, 2), Report(1, 0, 2.0, 1), Report(0, 1, 3.0, 3), Report(1, 1, 4.0, 1)];
+        StageReduceReport[] reduces = [Reduce(0, 0), Reduce(1, 0), Reduce(0, 1), Reduce(1, 1)];
+        TraceSpan[] updates = [Span(0, 0, TraceOps.Optimizer, 0, 2000), Span(1, 0, TraceOps.Optimizer, 0, 4000)];
+        var decision = new StepDecision(1.5, 2.0, 0.5, 1e-3);
+        var at = DateTimeOffset.UnixEpoch;
+
+        var metrics = StepAccounting.Metrics(Spec, step: 9, decision, validation: 1.7, seconds: 0.5, reports, reduces, updates, at);
+
+        Assert.Equal(10, metrics.Step); // 1-based: steps completed
+        Assert.Equal((1.5, 1.7, 1e-3, 2.0), (metrics.Loss, metrics.ValidationLoss!.Value, metrics.LearningRate, metrics.GradientNorm));
+        Assert.Equal(4 * 2 * 2 * 16 / 0.5, metrics.TokensPerSecond);
+        Assert.Equal(2.5, metrics.ComputeSeconds);
+        Assert.Equal(0.2 + 0.4, metrics.MessagingSeconds, 12);
+        Assert.Equal(0.003, metrics.OptimizerSeconds, 12);
+        Assert.Equal((400L, 40L, 4000L, 200L), (metrics.ActivationBytes, metrics.GradientBytes, metrics.AllReduceBytes, metrics.TiedGradientBytes));
+        Assert.Equal([3, 1], metrics.PeakStashedActivations);
+        Assert.IsType<int[]>(metrics.PeakStashedActivations); // Redis storage reads arrays back, not the compiler's hidden list types
+        Assert.IsType<double[]>(metrics.StageBubbleFractions);
+        Assert.Equal(2, metrics.StageBubbleFractions.Count);
+        Assert.Equal(at, metrics.CompletedAt);
+        Assert.Equal(10, StepAccounting.Spans(reports, reduces, updates).Length);
+    }
+
+    [Fact]
+    public void Metrics_WithoutEveryReport_AreRefused()
+    {
+        Assert.Throws<ArgumentException>(() => StepAccounting.Metrics(Spec, 0, default, null, 1, [], [], [], DateTimeOffset.UnixEpoch));
+    }
+
+    [Fact]
+    public void Snapshots_AreDueAtTheStartEveryEvaluationAndAtTheEnd()
+    {
+        var due = Enumerable.Range(0, 101).Where(step => SnapshotPolicy.Due(Spec, step)).ToArray();
+
+        Assert.Equal([0, 25, 50, 75, 100], due);
+        Assert.Equal([0L, 7], new long[] { 0, 3, 7 }.Where(step => SnapshotPolicy.Due(Spec with { Steps = 7, EvalInterval = 0 }, step)));
+    }
+
+    [Fact]
+    public void Keep_PastTheCapacity_ThinsTheMiddleAndKeepsTheFirstAndTheLatest()
+    {
+        var kept = new List<EmbeddingView>();
+        for (var step = 0; step <= 100; step += 2)
+        {
+            kept = SnapshotPolicy.Keep(kept, new EmbeddingView([], 0.5, null, step), capacity: 10);
+            Assert.InRange(kept.Count, 1, 10);
+        }
+
+        Assert.Equal(0, kept[0].Step);
+        Assert.Equal(100, kept[^1].Step);
+        Assert.Equal(kept.Select(v => v.Step).Order(), kept.Select(v => v.Step));
+    }
+
+    [Fact]
+    public void History_DropsTheOldestPastItsCapacity_AndARollBackForgetsWhatRunsAgain()
+    {
+        var history = new List<StepMetrics>();
+        var snapshots = new List<EmbeddingView> { new([], 0, null, 0), new([], 0, null, 4) };
+        for (var step = 1; step <= 8; step++)
+        {
+            RunHistory.Append(history, Metrics(step), capacity: 5);
+        }
+
+        Assert.Equal([4L, 5, 6, 7, 8], history.Select(m => m.Step));
+        RunHistory.RollBack(history, snapshots, step: 5);
+        Assert.Equal([4L, 5], history.Select(m => m.Step));
+        Assert.Equal([0L, 4], snapshots.Select(s => s.Step));
+    }
+
+    private static StepMetrics Metrics(long step) => new(
+        step, 1, null, 1e-3, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, [], DateTimeOffset.UnixEpoch, []);
+
+    private static TraceSpan Span(int stage, int replica, string op, long start, long end) =>
+        new($"run/{replica}/{stage}", "silo", stage, replica, op == TraceOps.Optimizer ? TraceEvent.NoMicroBatch : 0, op, 9, start, end);
+}
