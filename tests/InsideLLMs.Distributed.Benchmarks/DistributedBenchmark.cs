@@ -173,16 +173,17 @@ internal static class DistributedBenchmark
     {
         Console.WriteLine();
         Console.WriteLine($"Distributed training, synthetic model 4 layers x 4 heads x 128, context 64, 4 rows per micro-batch; budget {ThreadBudget} libtorch threads; {rows[0].Steps.Length} timed steps after {WarmupSteps} warm-up");
-        Console.WriteLine($"{"layout",-16} {"host",-20} {"tokens/s",9} {"reference",9} {"ratio",6} {"step ms",8} {"compute",8} {"messag.",8} {"bubble",8} {"optim.",8}  bubble per stage (predicted)");
+        Console.WriteLine($"{"layout",-16} {"host",-20} {"tokens/s",9} {"reference",9} {"ratio",6} {"step ms",8} {"compute",8} {"messag.",8} {"bubble",8} {"optim.",8}  bubble per stage (textbook; simulated with the measured F and B times)");
         foreach (var row in rows)
         {
             var s = row.Steps;
             var perStage = Enumerable.Range(0, s[0].StageBubbleFractions.Count).Select(i => s.Average(m => m.StageBubbleFractions[i]));
+            var simulated = Enumerable.Range(0, s[0].PredictedBubbleFractions?.Count ?? 0).Select(i => s.Average(m => m.PredictedBubbleFractions![i]));
             Console.WriteLine(
                 $"{row.Layout,-16} {row.Host,-20} {F(row.TokensPerSecond, 0),9} {F(row.ReferenceTokensPerSecond, 0),9} {F(row.TokensPerSecond / row.ReferenceTokensPerSecond, 2),6} " +
                 $"{Ms(s.Average(m => m.Seconds)),8} {Ms(s.Average(m => m.ComputeSeconds)),8} {Ms(s.Average(m => m.MessagingSeconds)),8} " +
                 $"{Ms(s.Average(m => m.BubbleSeconds)),8} {Ms(s.Average(m => m.OptimizerSeconds)),8}  " +
-                $"{string.Join(" / ", perStage.Select(b => F(b, 3)))} ({F(row.PredictedBubble, 3)})");
+                $"{string.Join(" / ", perStage.Select(b => F(b, 3)))} ({F(row.PredictedBubble, 3)}; {string.Join(" / ", simulated.Select(b => F(b, 3)))})");
         }
 
         Console.WriteLine("compute / messaging / bubble: per stage, mean over stages and replicas (stages overlap, so they do not add up to the step); optimizer: mean AdamW step.");

@@ -5,7 +5,8 @@ namespace InsideLLMs.Distributed.Contracts.Training;
 /// compute (forward and backward), messaging (waiting for activations, gradients and all-reduce chunks beyond the
 /// bubble), bubble (a stage idle because of the pipeline schedule) and optimizer; bytes moved by kind, all stages and
 /// replicas together. Per stage (index = stage): the measured bubble fraction and the most micro-batches whose
-/// activations were held at once, each the mean or the maximum over replicas.
+/// activations were held at once, each the mean or the maximum over replicas, and the bubble fraction the schedule
+/// would give on an ideal pipeline with this step's mean forward and backward times (messages taking no time).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("StepMetrics")]
 public sealed record StepMetrics(
@@ -26,4 +27,5 @@ public sealed record StepMetrics(
     [property: Id(14)] long TiedGradientBytes,
     [property: Id(15)] IReadOnlyList<double> StageBubbleFractions,
     [property: Id(16)] DateTimeOffset CompletedAt,
-    [property: Id(17)] IReadOnlyList<int> PeakStashedActivations);
+    [property: Id(17)] IReadOnlyList<int> PeakStashedActivations,
+    [property: Id(18)] IReadOnlyList<double>? PredictedBubbleFractions = null);

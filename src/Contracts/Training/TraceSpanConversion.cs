@@ -13,6 +13,14 @@ public static class TraceSpanConversion
             span.StartMicroseconds, span.EndMicroseconds);
     }
 
+    public static TraceSpan ToSpan(TraceEvent traceEvent)
+    {
+        ArgumentNullException.ThrowIfNull(traceEvent);
+        return new TraceSpan(
+            traceEvent.Grain, traceEvent.Silo, traceEvent.Stage, traceEvent.Replica, traceEvent.MicroBatch, traceEvent.Op,
+            traceEvent.Step, traceEvent.StartMicroseconds, traceEvent.EndMicroseconds);
+    }
+
     /// <summary>Writes the spans in Chrome's trace-event format (opens in Perfetto and chrome://tracing).</summary>
     public static void WriteChromeTrace(IEnumerable<TraceSpan> spans, Stream output)
     {

@@ -56,7 +56,23 @@ public static class StepAccounting
             CompletedAt: completedAt,
             // An array, not a collection expression: Redis storage writes the history as JSON with type names, and the
             // compiler's hidden <>z__ReadOnlyList type cannot be read back, so the run could not reactivate after a failover.
-            PeakStashedActivations: reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations)).ToArray());
+            PeakStashedActivations: reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations)).ToArray(),
+            PredictedBubbleFractions: PredictedBubbles(spec, pipelineEvents));
+    }
+
+    /// <summary>
+    /// The schedule simulated with the step's mean forward and backward times: what the bubble would be if messages
+    /// took no time and every stage were as fast as the mean, beside which the measured one shows the real costs.
+    /// </summary>
+    public static double[] PredictedBubbles(TrainingRunSpec spec, IReadOnlyList<TraceEvent> pipelineEvents)
+    {
+        ArgumentNullException.ThrowIfNull(pipelineEvents);
+        static double MeanMicroseconds(IEnumerable<TraceEvent> events) =>
+            events.Select(e => (double)(e.EndMicroseconds - e.StartMicroseconds)).DefaultIfEmpty(1).Average();
+        var forward = Math.Max(1, MeanMicroseconds(pipelineEvents.Where(e => e.Op == TraceOps.Forward)));
+        var backward = Math.Max(1, MeanMicroseconds(pipelineEvents.Where(e => e.Op == TraceOps.Backward)));
+        var schedule = PipelineSchedule.Create(TrainingRunSpecs.Schedule(spec), spec.Stages, spec.MicroBatches);
+        return [.. PipelineSimulator.Run(schedule, forward, backward).StageBubbleFractions];
     }
 
     /// <summary>Every span of the step: the schedule's forwards, backwards and sends, the reductions, the updates.</summary>

@@ -27,7 +27,7 @@ public sealed class TrainingRunGrain(
     private const int TraceSteps = 20;
     private static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(3);
 
-    private readonly Queue<(long Step, IReadOnlyList<TraceSpan> Spans)> _trace = new();
+    private readonly TraceRecorder _trace = new(TraceSteps);
     private Task? _loop;
     private CancellationTokenSource? _stopping;
     private bool _deactivating;
@@ -98,7 +98,7 @@ public sealed class TrainingRunGrain(
         Task.FromResult<IReadOnlyList<StepMetrics>>([.. state.State.History.Where(m => m.Step > afterStep)]);
 
     public Task<IReadOnlyList<TraceSpan>> GetTraceAsync() =>
-        Task.FromResult<IReadOnlyList<TraceSpan>>([.. _trace.SelectMany(t => t.Spans)]);
+        Task.FromResult<IReadOnlyList<TraceSpan>>([.. _trace.Snapshot().Select(TraceSpanConversion.ToSpan)]);
 
     public Task EnsureRunningAsync()
     {
@@ -260,11 +260,9 @@ public sealed class TrainingRunGrain(
 
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var metrics = StepAccounting.Metrics(spec, step, decision, validation, seconds, reports, reduces, updates, DateTimeOffset.UtcNow);
-        var spans = StepAccounting.Spans(reports, reduces, updates);
-        _trace.Enqueue((step + 1, spans));
-        while (_trace.Count > TraceSteps)
+        foreach (var span in StepAccounting.Spans(reports, reduces, updates))
         {
-            _trace.Dequeue();
+            _trace.Record(TraceSpanConversion.ToEvent(span));
         }
 
         _tokensPerSecond = metrics.TokensPerSecond;

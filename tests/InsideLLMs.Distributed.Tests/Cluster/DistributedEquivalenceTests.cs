@@ -1,5 +1,6 @@
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Grains.Training;
 using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Training;
 using Xunit.Abstractions;
@@ -35,16 +36,22 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
     public async Task Run_OnTheCluster_MatchesTheReferenceTrainerLossesAndWeights(int stages, int replicas, int microBatches, string schedule)
     {
         var spec = Spec(stages, replicas, microBatches, schedule);
-        var (expectedLosses, expectedParameters) = Reference(spec);
+        var (expectedLosses, expectedNorms, expectedParameters) = Reference(spec);
+        var runId = $"eq-{stages}-{replicas}-{microBatches}-{schedule}";
 
-        var (history, parameters) = await TrainAsync($"eq-{stages}-{replicas}-{microBatches}-{schedule}", spec);
+        var (history, parameters) = await TrainAsync(runId, spec);
 
         Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), history.Select(m => m.Step));
         for (var i = 0; i < Steps; i++)
         {
             output.WriteLine($"step {i + 1}: reference {expectedLosses[i]:F6}, cluster {history[i].Loss:F6}");
             Assert.True(Math.Abs(expectedLosses[i] - history[i].Loss) <= 4e-5 + 1e-5 * Math.Abs(expectedLosses[i]), $"loss at step {i + 1}");
+            // A wrong loss scale or a gradient counted twice changes the norm before it changes the loss much.
+            output.WriteLine($"         gradient norm: reference {expectedNorms[i]:F6}, cluster {history[i].GradientNorm:F6}");
+            Assert.True(Math.Abs(expectedNorms[i] - history[i].GradientNorm) <= 1e-5 + 1e-4 * expectedNorms[i], $"gradient norm at step {i + 1}");
         }
+
+        await AssertReplicasAndTiedCopiesEqualAsync(runId, spec);
 
         Assert.Equal(expectedParameters.Keys.Order(), parameters.Keys.Order());
         foreach (var (name, expected) in expectedParameters)
@@ -139,13 +146,45 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
         return (await run.GetHistoryAsync(0), parameters);
     }
 
-    private static (double[] Losses, Dictionary<string, (float[] Values, long[] Shape)> Parameters) Reference(TrainingRunSpec spec)
+    /// <summary>
+    /// After the all-reduce every replica holds the same gradient bits and takes the same AdamW step, and both copies of
+    /// the tied matrix (wte on the first stage, lm_head on the last) get the same summed gradient: all end bit-identical.
+    /// </summary>
+    private async Task AssertReplicasAndTiedCopiesEqualAsync(string runId, TrainingRunSpec spec)
+    {
+        async Task<Dictionary<string, byte[]>> Stage(int replica, int stage) =>
+            (await fixture.Grains.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(runId, replica, stage)).GetParametersAsync())
+                .ToDictionary(p => p.Name, p => p.Tensor.Data);
+
+        for (var stage = 0; stage < spec.Stages; stage++)
+        {
+            var first = await Stage(0, stage);
+            for (var replica = 1; replica < spec.Replicas; replica++)
+            {
+                var other = await Stage(replica, stage);
+                Assert.Equal(first.Keys.Order(), other.Keys.Order());
+                Assert.All(first, p => Assert.True(p.Value.AsSpan().SequenceEqual(other[p.Key]), $"{p.Key} of stage {stage}: replica {replica} differs from replica 0"));
+            }
+        }
+
+        if (spec.Stages > 1)
+        {
+            for (var replica = 0; replica < spec.Replicas; replica++)
+            {
+                var wte = (await Stage(replica, 0))["wte.weight"];
+                var head = (await Stage(replica, spec.Stages - 1))["lm_head.weight"];
+                Assert.True(wte.AsSpan().SequenceEqual(head), $"replica {replica}: the last stage's lm_head differs from the first stage's wte");
+            }
+        }
+    }
+
+    private static (double[] Losses, double[] Norms, Dictionary<string, (float[] Values, long[] Shape)> Parameters) Reference(TrainingRunSpec spec)
     {
         var data = Datasets.Get(spec);
         using var trainer = new ReferenceTrainer(TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = 1 });
-        var losses = Enumerable.Range(0, Steps).Select(_ => trainer.TrainStep().Loss).ToArray();
+        var steps = Enumerable.Range(0, Steps).Select(_ => trainer.TrainStep()).ToArray();
         var parameters = trainer.Model.named_parameters().ToDictionary(
             p => p.name, p => (TensorIO.ToBytes(p.parameter) is var bytes ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray() : [], p.parameter.shape));
-        return (losses, parameters);
+        return ([.. steps.Select(r => r.Loss)], [.. steps.Select(r => r.GradientNorm)], parameters);
     }
 }

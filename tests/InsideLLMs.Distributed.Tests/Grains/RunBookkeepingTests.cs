@@ -43,6 +43,18 @@ public sealed class RunBookkeepingTests
     }
 
     [Fact]
+    public void PredictedBubbles_WithBackwardTwiceForward_AreTheTextbookFraction()
+    {
+        var spec = Spec with { Schedule = "1f1b", MicroBatches = 4 };
+        TraceEvent Event(string op, long start, long end) => new("g", "s", 0, 0, 0, op, 0, start, end);
+
+        var predicted = StepAccounting.PredictedBubbles(spec, [Event(TraceOps.Forward, 0, 10), Event(TraceOps.Backward, 10, 30)]);
+
+        Assert.Equal(2, predicted.Length);
+        Assert.All(predicted, bubble => Assert.Equal((2 - 1.0) / (4 + 2 - 1), bubble, 9));
+    }
+
+    [Fact]
     public void Metrics_WithoutEveryReport_AreRefused()
     {
         Assert.Throws<ArgumentException>(() => StepAccounting.Metrics(Spec, 0, default, null, 1, [], [], [], DateTimeOffset.UnixEpoch));

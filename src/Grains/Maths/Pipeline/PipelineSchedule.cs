@@ -3,7 +3,7 @@ namespace InsideLLMs.Distributed.Maths.Pipeline;
 /// <summary>
 /// The ordered forward and backward passes each of P pipeline stages runs in one training step of M micro-batches.
 /// Stage s receives activations from s - 1 and gradients from s + 1; the order here is only each stage's own,
-/// the waiting on neighbours is what <see cref="PipelineSimulator"/> (and later the stage grains) add.
+/// the waiting on neighbours is what <see cref="PipelineSimulator"/> predicts and the stage grains measure.
 /// </summary>
 /// <remarks>
 /// Backward passes run in ascending micro-batch order in both schedules (as torch.distributed.pipelining does).
