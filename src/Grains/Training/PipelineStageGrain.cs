@@ -22,9 +22,8 @@ public sealed class PipelineStageGrain(
     ILocalSiloDetails silo,
     ILogger<PipelineStageGrain> logger) : Grain, IPipelineStageGrain, IDisposable
 {
-    // A run keeps up to 50 snapshots in its state: 50 x 1,024 points is about the size of its metrics history.
+    // A run keeps up to SnapshotPolicy.Capacity (50) snapshots: 50 x 1,024 points is about the size of its metrics history.
     private const int MaxSnapshotPoints = 1024;
-
 
     // Well inside the caller's 30 s response timeout, so a rollback is not retried because of our own wait.
     private static readonly TimeSpan AbortGrace = TimeSpan.FromSeconds(10);
@@ -253,11 +252,7 @@ public sealed class PipelineStageGrain(
     {
         var generation = _generation;
         var (assignment, worker, schedule, stage) = (Assignment(), Worker(), _schedule!, Stage());
-        var spec = assignment.Spec;
-        var trace = new List<TraceSpan>();
-        double computeSeconds = 0, bubbleSeconds = 0, messagingSeconds = 0, lossSum = 0;
-        long activationBytes = 0, gradientBytes = 0;
-        var peakStash = 0;
+        var tally = new StageStepTally();
         // Sends are not awaited one by one: the next operation computes while a message is on its way (the receiver only
         // files it in its mailbox). Whatever is still in flight at the end is waited for and counted as messaging.
         var sends = new List<Task>();
@@ -284,7 +279,7 @@ public sealed class PipelineStageGrain(
                 else
                 {
                     var (message, bubble, transit) = await WaitAsync(_mail.Activations, (step, micro), m => m.SentAtMicroseconds, generation);
-                    (bubbleSeconds, messagingSeconds) = (bubbleSeconds + bubble, messagingSeconds + transit);
+                    tally.Waited(bubble, transit);
                     hidden = message.Hidden.Data;
                     shape = message.Hidden.Shape;
                 }
@@ -296,21 +291,19 @@ public sealed class PipelineStageGrain(
                     var (hiddenOut, hiddenShape, microLoss) = w.Forward(micro, tokens, hidden, shape, targets);
                     return (hiddenOut, hiddenShape, microLoss, w.StashedCount);
                 });
-                var ended = Now();
-                computeSeconds += (ended - started) / 1e6;
-                trace.Add(Span(TraceOps.Forward, step, micro, started, ended));
-                peakStash = Math.Max(peakStash, stashed);
+                tally.Computed(Span(TraceOps.Forward, step, micro, started, Now()));
+                tally.Stashed(stashed);
                 if (stage.IsLast)
                 {
-                    lossSum += loss;
+                    tally.Loss(loss);
                 }
                 else
                 {
                     var sendStarted = Now();
                     sends.Add(SendAsync(
                         Next(assignment).ReceiveActivationAsync(new ActivationMessage(step, micro, new TensorMessage(output!, outputShape!), sendStarted)),
-                        step, micro, sendStarted, trace));
-                    activationBytes += output!.Length;
+                        step, micro, sendStarted, tally.Trace));
+                    tally.SentActivation(output!.Length);
                 }
             }
             else
@@ -319,32 +312,28 @@ public sealed class PipelineStageGrain(
                 if (!stage.IsLast)
                 {
                     var (message, bubble, transit) = await WaitAsync(_mail.Gradients, (step, micro), m => m.SentAtMicroseconds, generation);
-                    (bubbleSeconds, messagingSeconds) = (bubbleSeconds + bubble, messagingSeconds + transit);
+                    tally.Waited(bubble, transit);
                     outputGradient = message.Gradient.Data;
                 }
 
                 var started = Now();
                 var (inputGradient, inputShape) = await compute.RunAsync(worker, w => w.Backward(micro, outputGradient));
-                var ended = Now();
-                computeSeconds += (ended - started) / 1e6;
-                trace.Add(Span(TraceOps.Backward, step, micro, started, ended));
+                tally.Computed(Span(TraceOps.Backward, step, micro, started, Now()));
                 if (!stage.IsFirst)
                 {
                     var sendStarted = Now();
                     sends.Add(SendAsync(
                         Previous(assignment).ReceiveGradientAsync(new GradientMessage(step, micro, new TensorMessage(inputGradient!, inputShape!), sendStarted)),
-                        step, micro, sendStarted, trace));
-                    gradientBytes += inputGradient!.Length;
+                        step, micro, sendStarted, tally.Trace));
+                    tally.SentGradient(inputGradient!.Length);
                 }
             }
         }
 
         var drainStarted = Now();
         await Task.WhenAll(sends);
-        messagingSeconds += (Now() - drainStarted) / 1e6;
-        return new StageStepReport(
-            stage.Index, assignment.Replica, SiloName, lossSum, computeSeconds, bubbleSeconds, activationBytes, gradientBytes,
-            peakStash, trace, messagingSeconds);
+        tally.Drained((Now() - drainStarted) / 1e6);
+        return tally.Report(stage.Index, assignment.Replica, SiloName);
     }
 
     /// <summary>

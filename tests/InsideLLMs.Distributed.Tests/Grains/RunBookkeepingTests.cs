@@ -55,6 +55,30 @@ public sealed class RunBookkeepingTests
     }
 
     [Fact]
+    public void StageStepTally_AddsUpAStagesStep()
+    {
+        var tally = new StageStepTally();
+        tally.Computed(Span(1, 0, TraceOps.Forward, 0, 1_500_000));
+        tally.Waited(bubbleSeconds: 0.25, transitSeconds: 0.5);
+        tally.Computed(Span(1, 0, TraceOps.Backward, 2_000_000, 5_000_000));
+        tally.Stashed(2);
+        tally.Stashed(1);
+        tally.Loss(1.25);
+        tally.Loss(0.75);
+        tally.SentActivation(100);
+        tally.SentGradient(40);
+        tally.SentGradient(40);
+        tally.Drained(0.125);
+
+        var report = tally.Report(stage: 1, replica: 0, silo: "silo-a");
+
+        Assert.Equal((1, 0, "silo-a"), (report.Stage, report.Replica, report.Silo));
+        Assert.Equal((2.0, 4.5, 0.25, 0.625), (report.LossSum, report.ComputeSeconds, report.BubbleSeconds, report.MessagingSeconds));
+        Assert.Equal((100L, 80L, 2), (report.ActivationBytesSent, report.GradientBytesSent, report.PeakStashedActivations));
+        Assert.Equal([TraceOps.Forward, TraceOps.Backward], report.Trace.Select(t => t.Op));
+    }
+
+    [Fact]
     public void Metrics_WithoutEveryReport_AreRefused()
     {
         Assert.Throws<ArgumentException>(() => StepAccounting.Metrics(Spec, 0, default, null, 1, [], [], [], DateTimeOffset.UnixEpoch));
