@@ -173,7 +173,7 @@ internal static class DistributedBenchmark
     {
         Console.WriteLine();
         Console.WriteLine($"Distributed training, synthetic model 4 layers x 4 heads x 128, context 64, 4 rows per micro-batch; budget {ThreadBudget} libtorch threads; {rows[0].Steps.Length} timed steps after {WarmupSteps} warm-up");
-        Console.WriteLine($"{"layout",-16} {"host",-20} {"tokens/s",9} {"reference",9} {"ratio",6} {"step ms",8} {"compute",8} {"messag.",8} {"bubble",8} {"optim.",8}  bubble per stage (textbook; simulated with the measured F and B times)");
+        Console.WriteLine($"{"layout",-16} {"host",-20} {"tokens/s",9} {"reference",9} {"ratio",6} {"step ms",8} {"compute",8} {"messag.",8} {"bubble",8} {"optim.",8}  bubble per stage (textbook; simulated with each stage's measured F and B times)");
         foreach (var row in rows)
         {
             var s = row.Steps;

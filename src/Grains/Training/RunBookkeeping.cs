@@ -61,18 +61,20 @@ public static class StepAccounting
     }
 
     /// <summary>
-    /// The schedule simulated with the step's mean forward and backward times: what the bubble would be if messages
-    /// took no time and every stage were as fast as the mean, beside which the measured one shows the real costs.
+    /// The schedule simulated with the step's mean forward and backward time of each stage: the bubble each stage would
+    /// have if messages took no time. Beside the measured bubble it shows what the messaging and the uneven stages cost.
     /// </summary>
     public static double[] PredictedBubbles(TrainingRunSpec spec, IReadOnlyList<TraceEvent> pipelineEvents)
     {
+        ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(pipelineEvents);
-        static double MeanMicroseconds(IEnumerable<TraceEvent> events) =>
-            events.Select(e => (double)(e.EndMicroseconds - e.StartMicroseconds)).DefaultIfEmpty(1).Average();
-        var forward = Math.Max(1, MeanMicroseconds(pipelineEvents.Where(e => e.Op == TraceOps.Forward)));
-        var backward = Math.Max(1, MeanMicroseconds(pipelineEvents.Where(e => e.Op == TraceOps.Backward)));
+        double[] MeanMicroseconds(string op) => [.. Enumerable.Range(0, spec.Stages).Select(stage => Math.Max(1, pipelineEvents
+            .Where(e => e.Op == op && e.Stage == stage)
+            .Select(e => (double)(e.EndMicroseconds - e.StartMicroseconds))
+            .DefaultIfEmpty(1)
+            .Average()))];
         var schedule = PipelineSchedule.Create(TrainingRunSpecs.Schedule(spec), spec.Stages, spec.MicroBatches);
-        return [.. PipelineSimulator.Run(schedule, forward, backward).StageBubbleFractions];
+        return [.. PipelineSimulator.Run(schedule.StageOps, MeanMicroseconds(TraceOps.Forward), MeanMicroseconds(TraceOps.Backward)).StageBubbleFractions];
     }
 
     /// <summary>Every span of the step: the schedule's forwards, backwards and sends, the reductions, the updates.</summary>

@@ -46,12 +46,25 @@ public sealed class RunBookkeepingTests
     public void PredictedBubbles_WithBackwardTwiceForward_AreTheTextbookFraction()
     {
         var spec = Spec with { Schedule = "1f1b", MicroBatches = 4 };
-        TraceEvent Event(string op, long start, long end) => new("g", "s", 0, 0, 0, op, 0, start, end);
+        TraceEvent Event(int stage, string op, long start, long end) => new("g", "s", stage, 0, 0, op, 0, start, end);
 
-        var predicted = StepAccounting.PredictedBubbles(spec, [Event(TraceOps.Forward, 0, 10), Event(TraceOps.Backward, 10, 30)]);
+        var predicted = StepAccounting.PredictedBubbles(spec, [
+            Event(0, TraceOps.Forward, 0, 10), Event(0, TraceOps.Backward, 10, 30), Event(1, TraceOps.Forward, 0, 10), Event(1, TraceOps.Backward, 10, 30)]);
 
         Assert.Equal(2, predicted.Length);
         Assert.All(predicted, bubble => Assert.Equal((2 - 1.0) / (4 + 2 - 1), bubble, 9));
+    }
+
+    [Fact]
+    public void PredictedBubbles_WithASlowerLastStage_GiveTheFasterStageTheLargerBubble()
+    {
+        var spec = Spec with { Schedule = "1f1b", MicroBatches = 4 };
+        TraceEvent Event(int stage, string op, long duration) => new("g", "s", stage, 0, 0, op, 0, 0, duration);
+
+        var predicted = StepAccounting.PredictedBubbles(spec, [
+            Event(0, TraceOps.Forward, 10), Event(0, TraceOps.Backward, 20), Event(1, TraceOps.Forward, 15), Event(1, TraceOps.Backward, 30)]);
+
+        Assert.True(predicted[0] > predicted[1], $"stage bubbles {predicted[0]} / {predicted[1]}");
     }
 
     [Fact]

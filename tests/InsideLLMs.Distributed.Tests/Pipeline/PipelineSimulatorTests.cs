@@ -81,6 +81,17 @@ public sealed class PipelineSimulatorTests
     }
 
     [Fact]
+    public void Run_CostsPerStage_GiveTheHandComputedTimeline()
+    {
+        // One micro-batch, stage 1 twice as slow: F0 [0,1], F1 [1,3], B1 [3,7], B0 [7,9].
+        var simulation = PipelineSimulator.Run(PipelineSchedule.Create(PipelineScheduleKind.OneFOneB, 2, 1).StageOps, [1.0, 2.0], [2.0, 4.0]);
+
+        Assert.Equal(9, simulation.Makespan);
+        Assert.Equal([6.0 / 9, 3.0 / 9], simulation.StageBubbleFractions);
+        Assert.Throws<ArgumentException>(() => PipelineSimulator.Run(PipelineSchedule.Create(PipelineScheduleKind.OneFOneB, 2, 1).StageOps, [1.0], [1.0]));
+    }
+
+    [Fact]
     public void Run_OrdersThatWaitOnEachOther_ThrowsNamingEachStuckStage()
     {
         // Stage 0 wants B0 (from stage 1) before F1; stage 1 wants F1 (from stage 0) before anything else.

@@ -58,8 +58,37 @@ public static class PipelineSimulator
     public static PipelineSimulation Run(IReadOnlyList<IReadOnlyList<PipelineOp>> stageOps, double forwardCost, double backwardCost)
     {
         ArgumentNullException.ThrowIfNull(stageOps);
-        CheckCost(forwardCost, nameof(forwardCost));
-        CheckCost(backwardCost, nameof(backwardCost));
+        return Run(stageOps, [.. stageOps.Select(_ => forwardCost)], [.. stageOps.Select(_ => backwardCost)]);
+    }
+
+    /// <summary>
+    /// Simulates with a cost per stage (a real pipeline's stages differ: the last one also runs the head and the loss),
+    /// so the bubble it predicts for each stage can be set beside the one measured.
+    /// </summary>
+    /// <exception cref="ArgumentException">A stage's list is not every F(m) and B(m) of the same M exactly once, there is not one
+    /// cost per stage, or a cost is not positive.</exception>
+    /// <exception cref="InvalidOperationException">The orders deadlock: some stage waits for a pass that can never run.</exception>
+    public static PipelineSimulation Run(
+        IReadOnlyList<IReadOnlyList<PipelineOp>> stageOps, IReadOnlyList<double> forwardCosts, IReadOnlyList<double> backwardCosts)
+    {
+        ArgumentNullException.ThrowIfNull(stageOps);
+        ArgumentNullException.ThrowIfNull(forwardCosts);
+        ArgumentNullException.ThrowIfNull(backwardCosts);
+        if (forwardCosts.Count != stageOps.Count || backwardCosts.Count != stageOps.Count)
+        {
+            throw new ArgumentException($"One forward and one backward cost per stage: {stageOps.Count} stages, {forwardCosts.Count} and {backwardCosts.Count} costs.");
+        }
+
+        foreach (var cost in forwardCosts)
+        {
+            CheckCost(cost, nameof(forwardCosts));
+        }
+
+        foreach (var cost in backwardCosts)
+        {
+            CheckCost(cost, nameof(backwardCosts));
+        }
+
         var stages = stageOps.Count;
         var microBatches = CheckOps(stageOps);
 
@@ -86,7 +115,7 @@ public static class PipelineSimulator
                     }
 
                     var start = Math.Max(stageFree[stage], ready);
-                    var end = start + (op.Kind == PipelineOpKind.Forward ? forwardCost : backwardCost);
+                    var end = start + (op.Kind == PipelineOpKind.Forward ? forwardCosts[stage] : backwardCosts[stage]);
                     (op.Kind == PipelineOpKind.Forward ? forwardEnd : backwardEnd)[stage][op.MicroBatch] = end;
                     stageFree[stage] = end;
                     ran.Add(new SimulatedOp(stage, op, start, end));
