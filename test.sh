@@ -7,7 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 # Debian packages the tests need, one per line.
 apt_packages=(
-  redis-server # the real-process failover test starts its own Redis on loopback
+  redis-server     # the real-process failover test starts its own Redis on loopback
+  chromium         # the walkthrough page's browser tests drive it through Playwright (never downloaded at run time)
+  fonts-liberation # so the page's text renders in the screenshots those tests save
 )
 
 missing=()

@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Silo.Training;
+using Orleans.Dashboard;
 using Orleans.Configuration;
 using StackExchange.Redis;
 
@@ -40,6 +41,7 @@ public static class SiloExtensions
         builder.AddTrainingTelemetry();
         builder.Services.Configure<TrainingSupervisorOptions>(builder.Configuration.GetSection(TrainingSupervisorOptions.Section));
         builder.Services.AddHostedService<TrainingSupervisor>();
+        builder.AddWalkthroughPage();
         return builder;
     }
 
@@ -48,6 +50,7 @@ public static class SiloExtensions
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(settings);
+        silo.AddDashboard();
         switch (settings.Clustering)
         {
             case ClusteringKind.Redis:
@@ -92,6 +95,7 @@ public static class SiloExtensions
         app.MapTrainingApi();
         app.MapClusterApi();
         app.MapInferenceApi();
+        app.MapWalkthroughPage();
         return app;
     }
 
