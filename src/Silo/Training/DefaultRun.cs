@@ -20,6 +20,12 @@ public sealed class DefaultRunOptions
 
     public int Replicas { get; set; } = 2;
 
+    /// <summary>Micro-batches per replica, so the pipeline overlaps its stages (one micro-batch would leave half of it idle).</summary>
+    public int MicroBatches { get; set; } = 4;
+
+    /// <summary>Rows per micro-batch: 4 x 4 micro-batches x 2 replicas is 32 rows a step, what 16 rows x 2 replicas would be.</summary>
+    public int BatchSize { get; set; } = 4;
+
     /// <summary>The version published from the run, so generation and the inspectors have a model to serve.</summary>
     public string Version { get; set; } = "base";
 
@@ -29,7 +35,7 @@ public sealed class DefaultRunOptions
     public bool Enabled(SiloSettings settings) => AutoStart ?? (settings.Clustering == ClusteringKind.Localhost && settings.Instance is null);
 
     /// <summary>The default model and data (the synthetic preset's), split over <see cref="Stages"/> x <see cref="Replicas"/>.</summary>
-    public TrainingRunSpec Spec() => new() { Stages = Stages, Replicas = Replicas };
+    public TrainingRunSpec Spec() => new() { Stages = Stages, Replicas = Replicas, MicroBatches = MicroBatches, BatchSize = BatchSize };
 }
 
 /// <summary>

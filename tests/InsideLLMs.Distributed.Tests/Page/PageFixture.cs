@@ -59,12 +59,17 @@ public sealed class PageFixture : IAsyncLifetime
         });
     }
 
+    /// <summary>From navigation to the circuit being connected, for the page opened last.</summary>
+    public TimeSpan LastTimeToInteractive { get; private set; }
+
     /// <summary>A new tab on the page, once its circuit is connected (prerendered HTML would look ready before it can react).</summary>
     public async Task<IPage> OpenAsync(string query = "")
     {
         var page = await Browser.NewPageAsync();
+        var opening = Stopwatch.StartNew();
         await page.GotoAsync(new Uri(Silo.WebAddress, query).ToString());
         await Assertions.Expect(page.Locator("#walkthrough[data-interactive=true]")).ToBeVisibleAsync(new() { Timeout = 30_000 });
+        LastTimeToInteractive = opening.Elapsed;
         return page;
     }
 

@@ -61,10 +61,12 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         await page.Locator("#attention button:has-text('Run')").ClickAsync();
         await Expect(page.Locator("#attention-tokens button[data-token='2']")).ToBeVisibleAsync(Slow);
 
+        var clicked = System.Diagnostics.Stopwatch.StartNew();
         await page.Locator("#attention-tokens button[data-token='2']").ClickAsync();
 
         // Token 2 attends to tokens 0..2: three weights that add up to one.
         await Expect(page.Locator("#attention-bars td[data-weight]")).ToHaveCountAsync(3);
+        output.WriteLine($"token click to the updated attention view: {clicked.Elapsed.TotalMilliseconds:F0} ms; time to interactive {fixture.LastTimeToInteractive.TotalMilliseconds:F0} ms");
         var weights = await page.Locator("#attention-bars td[data-weight]").AllInnerTextsAsync();
         Assert.Equal(1.0, weights.Sum(w => double.Parse(w, CultureInfo.InvariantCulture)), 2);
         await Expect(page.Locator("#attention-grid svg")).ToHaveCountAsync(16); // 4 layers x 4 heads
@@ -108,17 +110,45 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
     {
         var page = await fixture.OpenAsync();
         await Expect(page.Locator("#provenance")).ToContainTextAsync("version 'base'", new() { Timeout = 90_000 });
-        await page.Locator("#qkv-run").ClickAsync();
-        await Expect(page.Locator("#qkv-table td[data-qkv-weight='5']")).ToBeVisibleAsync(Slow);
-        var onPage = await page.Locator("#qkv-table td[data-qkv-weight]").AllInnerTextsAsync();
-        var source = (await page.Locator("#provenance").InnerTextAsync()).Contains("version 'base'", StringComparison.Ordinal) ? "base" : throw new InvalidOperationException();
-
         using var http = new HttpClient { BaseAddress = fixture.Silo.WebAddress };
-        var view = await http.GetFromJsonAsync<JsonElement>(new Uri($"api/inspect/{source}/qkv?prompt={Uri.EscapeDataString(" the fox went to the river")}&layer=0&head=0&token=5", UriKind.Relative));
-        var fromApi = view.GetProperty("weights").EnumerateArray().Select(w => w.GetDouble().ToString("F4", CultureInfo.InvariantCulture)).ToArray();
+        async Task<long> RevisionAsync() =>
+            (await http.GetFromJsonAsync<JsonElement>(new Uri("api/versions/base", UriKind.Relative))).GetProperty("revision").GetInt64();
 
-        Assert.Equal(fromApi, onPage);
+        // The default run republishes 'base' every 10 s: compare only numbers computed on the same revision.
+        for (var attempt = 0; ; attempt++)
+        {
+            var revision = await RevisionAsync();
+            await page.Locator("#qkv-run").ClickAsync();
+            await Expect(page.Locator("#qkv-table td[data-qkv-weight='5']")).ToBeVisibleAsync(Slow);
+            var onPage = await page.Locator("#qkv-table td[data-qkv-weight]").AllInnerTextsAsync();
+            var view = await http.GetFromJsonAsync<JsonElement>(new Uri($"api/inspect/base/qkv?prompt={Uri.EscapeDataString(" the fox went to the river")}&layer=0&head=0&token=5", UriKind.Relative));
+            var fromApi = view.GetProperty("weights").EnumerateArray().Select(w => w.GetDouble().ToString("F4", CultureInfo.InvariantCulture)).ToArray();
+            if (await RevisionAsync() != revision && attempt < 5)
+            {
+                continue;
+            }
+
+            Assert.Equal(fromApi, onPage);
+            break;
+        }
+
         await fixture.SaveAsync(page, "07-qkv");
+    }
+
+    [Fact]
+    public async Task TheUrl_RestoresAView_AndKeepsWhatIsTyped()
+    {
+        var page = await fixture.OpenAsync("?text=Hello%20world&prompt=%20the%20cat%20went%20home");
+
+        await Expect(page.Locator("#pieces .id[data-id='15496']")).ToBeVisibleAsync();
+        await Expect(page.Locator("#attention-prompt")).ToHaveValueAsync(" the cat went home");
+        await Expect(page.Locator("#qkv-prompt")).ToHaveValueAsync(" the cat went home");
+
+        await page.Locator("#tokenize-text").FillAsync("Good morning");
+        await page.WaitForURLAsync(url => url.Contains("text=Good%20morning", StringComparison.Ordinal), new() { Timeout = 10_000 });
+        var shared = await fixture.OpenAsync(new Uri(page.Url).Query);
+        await Expect(shared.Locator("#tokenize-text")).ToHaveValueAsync("Good morning");
+        await fixture.SaveAsync(shared, "url-restored");
     }
 
     private static async Task<long> StepAsync(IPage page)
