@@ -72,19 +72,28 @@ public sealed partial class DefaultRunStarter(
             var lastPublish = DateTimeOffset.MinValue;
             while (!stoppingToken.IsCancellationRequested)
             {
-                status = await run.GetStatusAsync();
-                var active = status.Phase is RunPhase.Starting or RunPhase.Running or RunPhase.Recovering;
-                var due = published < 1 || DateTimeOffset.UtcNow - lastPublish >= TimeSpan.FromSeconds(o.PublishEverySeconds) || !active;
-                if (status.Step >= 1 && status.Step != published && due)
+                try
                 {
-                    var version = await grains.GetGrain<IModelVersionGrain>(o.Version).PublishAsync(o.RunId);
-                    (published, lastPublish) = (version.Step, DateTimeOffset.UtcNow);
-                    LogPublished(o.Version, version.Revision, o.RunId, version.Step);
-                }
+                    status = await run.GetStatusAsync();
+                    var active = status.Phase is RunPhase.Starting or RunPhase.Running or RunPhase.Recovering;
+                    var due = published < 1 || DateTimeOffset.UtcNow - lastPublish >= TimeSpan.FromSeconds(o.PublishEverySeconds) || !active;
+                    if (status.Step >= 1 && status.Step != published && due)
+                    {
+                        var version = await grains.GetGrain<IModelVersionGrain>(o.Version).PublishAsync(o.RunId);
+                        (published, lastPublish) = (version.Step, DateTimeOffset.UtcNow);
+                        LogPublished(o.Version, version.Revision, o.RunId, version.Step);
+                    }
 
-                if (!active && status.Step == published)
+                    if (!active && status.Step == published)
+                    {
+                        return;
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    return;
+                    // A publish during a rollback or while a silo is being declared dead fails; the next one is tried later.
+                    LogPublishFailed(e, o.Version);
+                    lastPublish = DateTimeOffset.UtcNow;
                 }
 
                 await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken);
@@ -112,6 +121,9 @@ public sealed partial class DefaultRunStarter(
     [LoggerMessage(Level = LogLevel.Information, Message = "Published version '{Version}' revision {Revision} from run '{RunId}' at step {Step}")]
     private partial void LogPublished(string version, long revision, string runId, long step);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The default run '{RunId}' could not be started or published")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not publish version '{Version}' this time")]
+    private partial void LogPublishFailed(Exception error, string version);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The default run '{RunId}' could not be started")]
     private partial void LogFailed(Exception error, string runId);
 }
