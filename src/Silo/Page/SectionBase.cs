@@ -10,6 +10,7 @@ namespace InsideLLMs.Distributed.Silo.Page;
 public abstract class SectionBase : ComponentBase
 {
     private (string? Source, long Revision) _loaded;
+    private string? _pinned;
 
     /// <summary>A version name, or <c>live:{run}</c>.</summary>
     [Parameter] public string Source { get; set; } = "";
@@ -17,6 +18,11 @@ public abstract class SectionBase : ComponentBase
     [Parameter] public long Revision { get; set; }
 
     [Parameter] public string Provenance { get; set; } = "";
+
+    /// <summary>The token pinned across the page (its text, leading space included), or null.</summary>
+    [Parameter] public string? Pinned { get; set; }
+
+    [Parameter] public EventCallback<string?> PinnedChanged { get; set; }
 
     [Inject] protected IGrainFactory Grains { get; set; } = default!;
 
@@ -26,11 +32,22 @@ public abstract class SectionBase : ComponentBase
 
     protected IInspectorGrain Inspector => Grains.GetGrain<IInspectorGrain>(Source);
 
+    /// <summary>Pins a token for every section (its ID, embedding point, attention row, Q/K/V and probabilities).</summary>
+    protected Task PinAsync(string? text) => PinnedChanged.InvokeAsync(text);
+
+    protected bool IsPinned(string? text) => Pinned is not null && text == Pinned;
+
+    /// <summary>The CSS class of a token's element: "pinned" when it is the pinned token.</summary>
+    protected string PinClass(string? text) => IsPinned(text) ? "pinned" : "";
+
     /// <summary>Loads this section's numbers for <see cref="Source"/>.</summary>
     protected abstract Task LoadAsync();
 
     /// <summary>Whether the section reloads on every new revision (a live view) or only when asked.</summary>
     protected virtual bool FollowsRevisions => true;
+
+    /// <summary>Called when another section pins a token (or the pin is cleared), after the model is loaded.</summary>
+    protected virtual Task OnPinnedChangedAsync() => Task.CompletedTask;
 
     protected override async Task OnParametersSetAsync()
     {
@@ -38,6 +55,14 @@ public abstract class SectionBase : ComponentBase
         {
             return;
         }
+
+        if (_pinned != Pinned && _loaded.Source is not null)
+        {
+            _pinned = Pinned;
+            await RunAsync(OnPinnedChangedAsync);
+        }
+
+        _pinned = Pinned;
 
         if (_loaded.Source == Source && (_loaded.Revision == Revision || !FollowsRevisions))
         {

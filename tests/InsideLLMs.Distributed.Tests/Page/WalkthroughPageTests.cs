@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -16,6 +17,7 @@ namespace InsideLLMs.Distributed.Tests.Page;
 public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper output) : IClassFixture<PageFixture>
 {
     private static readonly LocatorAssertionsToBeVisibleOptions Slow = new() { Timeout = 90_000 };
+    private static readonly LocatorAssertionsToContainTextOptions Slow2 = new() { Timeout = 90_000 };
 
     [Fact]
     public async Task Tokenization_TypedText_ShowsItsGpt2Ids()
@@ -106,7 +108,7 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
-    public async Task Qkv_TheNumbersOnThePage_AreTheApis()
+    public async Task Qkv_TheNumbersOnThePage_AreTheApis_ForBankInTheRiverSentence()
     {
         var page = await fixture.OpenAsync();
         await Expect(page.Locator("#provenance")).ToContainTextAsync("version 'base'", new() { Timeout = 90_000 });
@@ -114,14 +116,20 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         async Task<long> RevisionAsync() =>
             (await http.GetFromJsonAsync<JsonElement>(new Uri("api/versions/base", UriKind.Relative))).GetProperty("revision").GetInt64();
 
+        // The default: "bank" in a sentence where a river came first.
+        await Expect(page.Locator("#qkv-summary")).ToContainTextAsync("(\" bank\")", new() { Timeout = 90_000 });
+        var prompt = await page.Locator("#qkv-prompt").InputValueAsync();
+        Assert.Contains("river", prompt, StringComparison.Ordinal);
+
         // The default run republishes 'base' every 10 s: compare only numbers computed on the same revision.
         for (var attempt = 0; ; attempt++)
         {
             var revision = await RevisionAsync();
             await page.Locator("#qkv-run").ClickAsync();
             await Expect(page.Locator("#qkv-table td[data-qkv-weight='5']")).ToBeVisibleAsync(Slow);
+            var token = await page.Locator("#qkv-summary").GetAttributeAsync("data-token");
             var onPage = await page.Locator("#qkv-table td[data-qkv-weight]").AllInnerTextsAsync();
-            var view = await http.GetFromJsonAsync<JsonElement>(new Uri($"api/inspect/base/qkv?prompt={Uri.EscapeDataString(" the fox went to the river")}&layer=0&head=0&token=5", UriKind.Relative));
+            var view = await http.GetFromJsonAsync<JsonElement>(new Uri($"api/inspect/base/qkv?prompt={Uri.EscapeDataString(prompt)}&layer=0&head=0&token={token}", UriKind.Relative));
             var fromApi = view.GetProperty("weights").EnumerateArray().Select(w => w.GetDouble().ToString("F4", CultureInfo.InvariantCulture)).ToArray();
             if (await RevisionAsync() != revision && attempt < 5)
             {
@@ -138,17 +146,157 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
     [Fact]
     public async Task TheUrl_RestoresAView_AndKeepsWhatIsTyped()
     {
-        var page = await fixture.OpenAsync("?text=Hello%20world&prompt=%20the%20cat%20went%20home");
+        var page = await fixture.OpenAsync("?text=Hello%20world&prompt=%20the%20cat%20went%20home&qkv=%20the%20dog%20ran&token=%20cat&layer=1&head=2&temperature=0.5&topk=0&seed=7");
 
         await Expect(page.Locator("#pieces .id[data-id='15496']")).ToBeVisibleAsync();
         await Expect(page.Locator("#attention-prompt")).ToHaveValueAsync(" the cat went home");
-        await Expect(page.Locator("#qkv-prompt")).ToHaveValueAsync(" the cat went home");
+        await Expect(page.Locator("#qkv-prompt")).ToHaveValueAsync(" the dog ran");
+        await Expect(page.Locator("#pinned-token")).ToContainTextAsync("·cat");
+        await Expect(page.Locator("#temperature")).ToHaveValueAsync("0.5");
+        await Expect(page.Locator("#top-k")).ToHaveValueAsync("");
+        await Expect(page.Locator("#qkv-layer")).ToHaveValueAsync("1");
+        await Expect(page.Locator("#qkv-head")).ToHaveValueAsync("2");
 
         await page.Locator("#tokenize-text").FillAsync("Good morning");
         await page.WaitForURLAsync(url => url.Contains("text=Good%20morning", StringComparison.Ordinal), new() { Timeout = 10_000 });
         var shared = await fixture.OpenAsync(new Uri(page.Url).Query);
         await Expect(shared.Locator("#tokenize-text")).ToHaveValueAsync("Good morning");
+        await Expect(shared.Locator("#pinned-token")).ToContainTextAsync("·cat");
         await fixture.SaveAsync(shared, "url-restored");
+    }
+
+    [Fact]
+    public async Task PinningAToken_HighlightsItInEverySection()
+    {
+        var page = await fixture.OpenAsync();
+        await Expect(page.Locator("#provenance")).ToContainTextAsync("version 'base'", new() { Timeout = 90_000 });
+        await page.Locator("#tokenize-text").FillAsync(" the dog walked to the river");
+        await Expect(page.Locator("#pieces button[data-piece='5']")).ToBeVisibleAsync();
+
+        await page.Locator("#pieces button[data-piece='5']").ClickAsync(); // " river"
+        await Expect(page.Locator("#pinned-token")).ToContainTextAsync("·river");
+        await Expect(page.Locator("#pieces button.pinned")).ToHaveCountAsync(1);
+        await page.WaitForURLAsync(url => url.Contains("token=%20river", StringComparison.Ordinal), new() { Timeout = 10_000 });
+
+        // Its embedding point (a trace of its own), its neighbours, its attention row and its Q/K/V rows.
+        await Expect(page.Locator("#embedding-chart .legendtext:has-text('pinned')")).ToBeVisibleAsync(Slow);
+        await Expect(page.Locator("#neighbours caption")).ToContainTextAsync("river", new() { Timeout = 30_000 });
+        await Expect(page.Locator("#attention-tokens button.pinned").First).ToBeVisibleAsync(Slow);
+        await Expect(page.Locator("#qkv-table tr.pinned").First).ToBeVisibleAsync(Slow);
+        await fixture.SaveAsync(page, "pinned-river");
+
+        await page.Locator("#unpin").ClickAsync();
+        await Expect(page.Locator("#pieces button.pinned")).ToHaveCountAsync(0);
+    }
+
+    [Fact]
+    public async Task Embedding_ClickingAPoint_PinsItsToken()
+    {
+        var page = await fixture.OpenAsync();
+        await Expect(page.Locator("#embedding-summary")).ToBeVisibleAsync(Slow);
+        var point = page.Locator("#embedding-chart .scatterlayer .trace .points path").First;
+        await Expect(point).ToBeVisibleAsync(Slow);
+        // Plotly finds the point under the mouse itself (its drag layer covers the markers): move there, then click.
+        var box = await point.BoundingBoxAsync() ?? throw new InvalidOperationException("The point has no box.");
+        await page.Mouse.MoveAsync(box.X + (box.Width / 2), box.Y + (box.Height / 2));
+        await page.Mouse.ClickAsync(box.X + (box.Width / 2), box.Y + (box.Height / 2));
+        await Expect(page.Locator("#pinned-token .piece")).ToBeVisibleAsync(new() { Timeout = 10_000 });
+        await Expect(page.Locator("#neighbours td").First).ToBeVisibleAsync(Slow);
+    }
+
+    [Fact]
+    public async Task Generation_SteppingGivesTheTokensGenerateStreams_AndTheDistributionShowsTheCutOff()
+    {
+        var page = await fixture.OpenAsync("?seed=3");
+        await Expect(page.Locator("#provenance")).ToContainTextAsync("version 'base'", new() { Timeout = 90_000 });
+        await Expect(page.Locator("#next-summary")).ToContainTextAsync("survive", Slow2);
+        await Expect(page.Locator("#distribution-chart .barlayer .trace")).ToHaveCountAsync(2);
+
+        for (var i = 1; i <= 3; i++)
+        {
+            await page.Locator("#generation-step").ClickAsync();
+            await Expect(page.Locator("#completion [data-generated]")).ToHaveCountAsync(i, new() { Timeout = 30_000 });
+        }
+
+        var stepped = await page.Locator("#completion [data-generated]").AllInnerTextsAsync();
+        await page.Locator("#generate").ClickAsync();
+        await Expect(page.Locator("#completion [data-generated='3']")).ToBeVisibleAsync(Slow);
+        var streamed = await page.Locator("#completion [data-generated]").AllInnerTextsAsync();
+        Assert.Equal(stepped, streamed.Take(3));
+
+        // Top-k 2 keeps two tokens: the cut-off line is drawn after the second bar.
+        await page.Locator("#top-k").FillAsync("2");
+        await page.Locator("#top-k").PressAsync("Tab");
+        await Expect(page.Locator("#next-summary")).ToContainTextAsync("2 of", new() { Timeout = 30_000 });
+        await Expect(page.Locator("#distribution-chart .shapelayer path").First).ToBeAttachedAsync(new() { Timeout = 10_000 });
+        await fixture.SaveAsync(page, "05-generation-distribution");
+    }
+
+    [Fact]
+    public async Task RunControl_RefusesBadValuesInline_StartsAndStopsARun()
+    {
+        var page = await fixture.OpenAsync();
+        await Expect(page.Locator("#runs tr[data-run='default']")).ToBeVisibleAsync(Slow);
+        await page.Locator("#new-run-toggle").ClickAsync();
+        await page.Locator("#new-run-id").FillAsync("page-made");
+        await page.Locator("#new-run-stages").FillAsync("9"); // more stages than the model's 4 layers
+        await page.Locator("#new-run-stages").PressAsync("Tab");
+        await page.Locator("#new-run-start").ClickAsync();
+        await Expect(page.Locator("#new-run-error")).ToContainTextAsync("stage", new() { Timeout = 10_000 });
+        using var http = new HttpClient { BaseAddress = fixture.Silo.WebAddress };
+        var refused = await http.GetFromJsonAsync<JsonElement>(new Uri("api/runs/page-made", UriKind.Relative));
+        Assert.Equal("NotStarted", refused.GetProperty("phase").GetString());
+        await fixture.SaveAsync(page, "run-form-refused");
+
+        await page.Locator("#new-run-stages").FillAsync("2");
+        await page.Locator("#new-run-steps").FillAsync("400");
+        await page.Locator("#new-run-width").FillAsync("32");
+        await page.Locator("#new-run-width").PressAsync("Tab");
+        await page.Locator("#new-run-start").ClickAsync();
+        await page.WaitForURLAsync(url => url.Contains("run=page-made", StringComparison.Ordinal), new() { Timeout = 30_000 });
+        await Expect(page.Locator("#runs tr[data-run='page-made']")).ToBeVisibleAsync(Slow);
+        await Expect(page.Locator("#training")).ToContainTextAsync("Run 'page-made'", Slow2);
+
+        await page.Locator("#runs button[data-stop='page-made']").ClickAsync();
+        string? phase = null;
+        for (var wait = Stopwatch.StartNew(); wait.Elapsed < TimeSpan.FromSeconds(60) && phase is null or "Running" or "Starting"; await Task.Delay(500))
+        {
+            phase = (await http.GetFromJsonAsync<JsonElement>(new Uri("api/runs/page-made", UriKind.Relative))).GetProperty("phase").GetString();
+        }
+
+        Assert.Equal("Stopped", phase);
+    }
+
+    [Fact]
+    public async Task Charts_HaveADataTable_AndTheClusterShowsItsTraffic_AndTheArchitectureExplainsItsParts()
+    {
+        var page = await fixture.OpenAsync();
+        await Expect(page.Locator("#cluster-traffic")).ToContainTextAsync("activations", Slow2);
+        await Expect(page.Locator("#cluster-traffic")).ToContainTextAsync("all-reduce");
+        await Expect(page.Locator("#architecture-training td.mono").First).ToBeVisibleAsync(Slow);
+
+        await page.Locator("#training [data-table-toggle='loss']").ClickAsync();
+        var rows = await page.Locator("table[data-table='loss'] tr").CountAsync();
+        Assert.True(rows > 1, "the loss data table has no rows");
+
+        await page.Locator("#architecture-parts button[data-part='head']").ClickAsync();
+        await Expect(page.Locator("[data-explains='head']")).ToContainTextAsync("logit");
+        await page.Locator("#architecture-parts button[data-part='head']").FocusAsync();
+        await page.Keyboard.PressAsync("Enter");
+        await Expect(page.Locator("[data-explains='head']")).ToHaveCountAsync(0);
+        await fixture.SaveSectionsAsync(page, "10");
+    }
+
+    [Fact]
+    public async Task AtPhoneWidth_NothingOverflowsThePage()
+    {
+        var page = await fixture.OpenAsync();
+        await page.SetViewportSizeAsync(390, 844);
+        await Expect(page.Locator("#embedding-summary")).ToBeVisibleAsync(Slow);
+        await Expect(page.Locator("#timeline")).ToBeVisibleAsync(Slow);
+        var overflow = await page.EvaluateAsync<int>("document.documentElement.scrollWidth - window.innerWidth");
+        Assert.True(overflow <= 0, $"the page is {overflow} px wider than a 390 px screen");
+        await fixture.SaveAsync(page, "phone");
     }
 
     private static async Task<long> StepAsync(IPage page)
