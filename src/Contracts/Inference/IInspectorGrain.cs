@@ -28,6 +28,15 @@ public interface IInspectorGrain : IGrainWithStringKey
     /// <summary>The logit lens at <paramref name="position"/> (default: the last token).</summary>
     Task<LensView> LensAsync(string prompt, int? position, int top);
 
+    /// <summary>
+    /// One real training token through the live weights (live inspectors only): row 0 of replica 0's micro-batch 0 of
+    /// <paramref name="step"/> (1-based; default: the step the weights held have completed), at <paramref name="position"/>
+    /// (default: the middle of the context), with the <paramref name="top"/> most likely next tokens.
+    /// </summary>
+    /// <exception cref="ArgumentException">The source is a version, not <c>live:{runId}</c>; or the step, position or top is out of range.</exception>
+    /// <exception cref="InvalidOperationException">The run has not completed a step yet.</exception>
+    Task<TrainingTokenView> TrainingTokenAsync(long? step, int? position, int top);
+
     /// <summary>Stages and layers, parameter counts and the silo hosting each inference stage grain (versions only).</summary>
     Task<ArchitectureView> ArchitectureAsync();
 }

@@ -35,8 +35,8 @@ public interface IPipelineStageGrain : IGrainWithStringKey
     [AlwaysInterleave]
     Task ReceiveTiedGradientAsync(TiedGradientMessage message);
 
-    /// <summary>Scales the gradient by the global clipping coefficient and takes one AdamW step.</summary>
-    Task<TraceSpan> ApplyUpdateAsync(long step, double clipCoefficient, double learningRate);
+    /// <summary>Scales the gradient by the global clipping coefficient and takes one AdamW step; reports the step's size.</summary>
+    Task<StageUpdateReport> ApplyUpdateAsync(long step, double clipCoefficient, double learningRate);
 
     /// <summary>Writes parameters and optimizer state for this step to grain storage.</summary>
     Task SaveCheckpointAsync(long step);

@@ -8,6 +8,13 @@ namespace InsideLLMs.Distributed.Contracts.Training;
 /// activations were held at once, each the mean or the maximum over replicas, and the bubble fraction the schedule
 /// would give on an ideal pipeline with this step's mean forward and backward times (messages taking no time).
 /// </summary>
+/// <param name="GradientNorm">The global norm of the step's gradient (all layers, before clipping).</param>
+/// <param name="LayerGradientNorms">The same gradient's norm per layer, in model order: embedding, h.0 .. h.{L-1}, ln_f.
+/// Their squares add up to <paramref name="GradientNorm"/> squared. Null in history recorded before they were measured.</param>
+/// <param name="UpdateNorm">||theta_after - theta_before||, the size of the step's change to the whole model (decay and AdamW
+/// step, after clipping, at <paramref name="LearningRate"/>).</param>
+/// <param name="ParameterNorm">||theta_before||, the whole model's norm before the step: UpdateNorm / ParameterNorm is the
+/// step's relative change.</param>
 [GenerateSerializer, Immutable, Alias("StepMetrics")]
 public sealed record StepMetrics(
     [property: Id(0)] long Step,
@@ -28,4 +35,7 @@ public sealed record StepMetrics(
     [property: Id(15)] IReadOnlyList<double> StageBubbleFractions,
     [property: Id(16)] DateTimeOffset CompletedAt,
     [property: Id(17)] IReadOnlyList<int> PeakStashedActivations,
-    [property: Id(18)] IReadOnlyList<double>? PredictedBubbleFractions = null);
+    [property: Id(18)] IReadOnlyList<double>? PredictedBubbleFractions = null,
+    [property: Id(19)] IReadOnlyList<LayerGradientNorm>? LayerGradientNorms = null,
+    [property: Id(20)] double? UpdateNorm = null,
+    [property: Id(21)] double? ParameterNorm = null);

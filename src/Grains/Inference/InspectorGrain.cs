@@ -52,6 +52,44 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
     public async Task<LensView> LensAsync(string prompt, int? position, int top) =>
         await compute.RunAsync(await LoadAsync(), i => i.Lens(prompt, position, top));
 
+    public async Task<TrainingTokenView> TrainingTokenAsync(long? step, int? position, int top)
+    {
+        if (!IsLive)
+        {
+            throw new ArgumentException(
+                $"'{Key}' is a published version: training tokens come from a run's batches; ask the live inspector {InferenceNames.LivePrefix}{{runId}}.");
+        }
+
+        var runId = Key[InferenceNames.LivePrefix.Length..];
+        var status = await GrainFactory.GetGrain<ITrainingRunGrain>(runId).GetStatusAsync();
+        if (status.Phase != RunPhase.NotStarted && status.Step == 0)
+        {
+            throw new InvalidOperationException($"Run '{runId}' has not completed a step yet: there is no trained batch to take a token from.");
+        }
+
+        var inspector = await LoadAsync(); // a run that never started fails here
+        var spec = _loaded!.Spec;
+        var data = datasets.Get(spec);
+        return await compute.RunAsync(inspector, i =>
+        {
+            if (i.Step == 0)
+            {
+                throw new InvalidOperationException(
+                    $"The weights held for run '{runId}' are from before its first step; they are refreshed within {options.LiveRefreshSeconds} s.");
+            }
+
+            var batchStep = step ?? i.Step;
+            if (batchStep < 1 || batchStep > i.Step)
+            {
+                throw new ArgumentException($"The weights held for run '{runId}' have completed steps 1..{i.Step}; got step {batchStep}.");
+            }
+
+            // The data shard grain's draw for replica 0: a pure function of (seed, step, micro-batch, replica).
+            var batch = data.TrainBatch(spec.Seed, batchStep - 1, microBatch: 0, replica: 0, spec.MicroBatches, spec.BatchSize);
+            return i.TrainingToken(runId, batchStep, batch, microBatch: 0, row: 0, position ?? spec.Context / 2, top);
+        });
+    }
+
     public async Task<ArchitectureView> ArchitectureAsync()
     {
         if (Key.StartsWith(InferenceNames.LivePrefix, StringComparison.Ordinal))

@@ -154,6 +154,39 @@ public sealed class ModelInspector : IDisposable
         return new LensView(Pieces(prompt), at, layers);
     }
 
+    /// <summary>
+    /// The training-token view of row <paramref name="row"/> of a training micro-batch of step <paramref name="step"/>
+    /// (1-based) at <paramref name="position"/>: this model's prediction after the row's tokens 0..position, scored on the
+    /// row's target there. The loss is the log-sum-exp form of cross-entropy, so a tiny probability still has a finite loss.
+    /// </summary>
+    /// <exception cref="ArgumentException">The row or position is outside the batch, or top is out of range.</exception>
+    public TrainingTokenView TrainingToken(string runId, long step, TokenBatch batch, int microBatch, int row, int position, int top)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if ((uint)row >= (uint)batch.BatchSize)
+        {
+            throw new ArgumentException($"The micro-batch has rows 0..{batch.BatchSize - 1}; got {row}.");
+        }
+
+        if ((uint)position >= (uint)batch.BlockSize)
+        {
+            throw new ArgumentException($"A training row has positions 0..{batch.BlockSize - 1}; got {position}.");
+        }
+
+        var count = Top(top);
+        var start = row * batch.BlockSize;
+        var context = batch.Inputs[start..(start + position + 1)].Select(id => (int)id).ToArray(); // (position + 1)
+        var target = (int)batch.Targets[start + position];
+        var logits = LastLogits(context); // (V)
+        var model = Sampler.Softmax(logits);
+        var max = logits.Max();
+        var loss = max + Math.Log(logits.Sum(l => Math.Exp(l - max))) - logits[target];
+        var rank = 1 + Enumerable.Range(0, model.Length).Count(i => model[i] > model[target] || (model[i] == model[target] && i < target));
+        return new TrainingTokenView(
+            runId, step, Step, microBatch, row, position, [.. context.Select(Token)], Token(target),
+            TokenChooser.Alternatives(Vocabulary, logits, model, model, count), Math.Exp(-loss), loss, rank);
+    }
+
     /// <summary>Logits of the last position of one forward pass of the whole prompt (no cache): the reference for the pipeline.</summary>
     public float[] LastLogits(IReadOnlyList<int> ids)
     {
@@ -190,6 +223,8 @@ public sealed class ModelInspector : IDisposable
 
         throw new ArgumentException($"'{token}' is not one token the model knows (with or without a leading space).");
     }
+
+    private TrainingTokenInfo Token(int modelId) => new(modelId, Vocabulary.ToSource(modelId), Vocabulary.Describe(modelId));
 
     private static int Top(int top) => top is >= 1 and <= 1000 ? top : throw new ArgumentException($"top must be between 1 and 1000; got {top}.");
 

@@ -151,12 +151,14 @@ public sealed class PipelineStageGrain(
         return reduce;
     }
 
-    public async Task<TraceSpan> ApplyUpdateAsync(long step, double clipCoefficient, double learningRate)
+    public async Task<StageUpdateReport> ApplyUpdateAsync(long step, double clipCoefficient, double learningRate)
     {
-        var worker = Worker();
+        var (assignment, worker) = (Assignment(), Worker());
         var started = Now();
-        await compute.RunAsync(worker, w => w.Update(clipCoefficient, learningRate));
-        return Span(TraceOps.Optimizer, step, TraceEvent.NoMicroBatch, started, Now());
+        var update = await compute.RunAsync(worker, w => w.Update(clipCoefficient, learningRate));
+        return new StageUpdateReport(
+            assignment.Stage, assignment.Replica, update.ChangeSumOfSquares, update.ParameterSumOfSquares,
+            Span(TraceOps.Optimizer, step, TraceEvent.NoMicroBatch, started, Now()));
     }
 
     public async Task SaveCheckpointAsync(long step)
@@ -400,10 +402,12 @@ public sealed class PipelineStageGrain(
             await compute.RunAsync(worker, w => w.CombineTiedGradient(theirs.Gradient.Data));
         }
 
-        var sumOfSquares = await compute.RunAsync(worker, w => w.GradientSumOfSquares(countTiedCopy: stage.IsFirst));
+        // The reduced gradient, before clipping: the global norm's share and the same squares per layer.
+        var (sumOfSquares, layers) = await compute.RunAsync(worker, w => (
+            w.GradientSumOfSquares(countTiedCopy: stage.IsFirst), w.LayerGradientSumsOfSquares(countTiedCopy: stage.IsFirst)));
         return new StageReduceReport(
             stage.Index, assignment.Replica, allReduceBytes, tiedBytes, (long)flat.Length * sizeof(float), sumOfSquares,
-            Stopwatch.GetElapsedTime(started).TotalSeconds, trace);
+            Stopwatch.GetElapsedTime(started).TotalSeconds, trace, layers.Select(l => new LayerGradientNorm(l.Layer, l.Norm)).ToArray());
     }
 
     /// <summary>

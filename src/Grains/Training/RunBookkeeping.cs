@@ -17,7 +17,10 @@ public static class StepAccounting
 
     /// <summary>
     /// The step's metrics. Times are means over stages and replicas (stages overlap, so they do not add up to the step
-    /// time); bytes are totals; bubble fractions and stash peaks are per stage, in stage order.
+    /// time); bytes are totals; bubble fractions and stash peaks are per stage, in stage order. The per-layer gradient
+    /// norms and the update's size are replica 0's: after the all-reduce every replica holds the same gradient bits and
+    /// takes the same step. Stages hold disjoint layers (the tied matrix is counted on the first only), so replica 0's
+    /// layers in stage order are the whole model's.
     /// </summary>
     /// <param name="step">0-based index of the step just taken.</param>
     public static StepMetrics Metrics(
@@ -28,7 +31,7 @@ public static class StepAccounting
         double seconds,
         IReadOnlyList<StageStepReport> reports,
         IReadOnlyList<StageReduceReport> reduces,
-        IReadOnlyList<TraceSpan> updates,
+        IReadOnlyList<StageUpdateReport> updates,
         DateTimeOffset completedAt)
     {
         ArgumentNullException.ThrowIfNull(reports);
@@ -39,6 +42,7 @@ public static class StepAccounting
             throw new ArgumentException("A step's metrics need every stage's step, reduce and update reports.");
         }
 
+        var replica0Updates = updates.Where(u => u.Replica == 0).ToArray();
         var pipelineEvents = reports.SelectMany(r => r.Trace).Select(TraceSpanConversion.ToEvent).ToArray();
         var bubbles = BubbleAnalysis.PerStage(pipelineEvents, step)
             .GroupBy(b => b.Stage).OrderBy(g => g.Key).Select(g => g.Average(b => b.BubbleFraction)).ToArray();
@@ -47,7 +51,7 @@ public static class StepAccounting
             ComputeSeconds: reports.Average(r => r.ComputeSeconds),
             MessagingSeconds: reports.Average(r => r.MessagingSeconds) + reduces.Average(r => r.Seconds),
             BubbleSeconds: reports.Average(r => r.BubbleSeconds),
-            OptimizerSeconds: updates.Average(u => (u.EndMicroseconds - u.StartMicroseconds) / 1e6),
+            OptimizerSeconds: updates.Average(u => (u.Span.EndMicroseconds - u.Span.StartMicroseconds) / 1e6),
             ActivationBytes: reports.Sum(r => r.ActivationBytesSent),
             GradientBytes: reports.Sum(r => r.GradientBytesSent),
             AllReduceBytes: reduces.Sum(r => r.AllReduceBytesSent),
@@ -57,7 +61,18 @@ public static class StepAccounting
             // An array, not a collection expression: Redis storage writes the history as JSON with type names, and the
             // compiler's hidden <>z__ReadOnlyList type cannot be read back, so the run could not reactivate after a failover.
             PeakStashedActivations: reports.GroupBy(r => r.Stage).OrderBy(g => g.Key).Select(g => g.Max(r => r.PeakStashedActivations)).ToArray(),
-            PredictedBubbleFractions: PredictedBubbles(spec, pipelineEvents));
+            PredictedBubbleFractions: PredictedBubbles(spec, pipelineEvents),
+            LayerGradientNorms: LayerGradientNorms(reduces),
+            UpdateNorm: Math.Sqrt(replica0Updates.Sum(u => u.UpdateSumOfSquares)),
+            ParameterNorm: Math.Sqrt(replica0Updates.Sum(u => u.ParameterSumOfSquares)));
+    }
+
+    /// <summary>Replica 0's per-layer norms in stage order; null when a stage did not report them.</summary>
+    public static LayerGradientNorm[]? LayerGradientNorms(IReadOnlyList<StageReduceReport> reduces)
+    {
+        ArgumentNullException.ThrowIfNull(reduces);
+        var replica0 = reduces.Where(r => r.Replica == 0).OrderBy(r => r.Stage).ToArray();
+        return replica0.Any(r => r.LayerGradientNorms is null) ? null : [.. replica0.SelectMany(r => r.LayerGradientNorms!)];
     }
 
     /// <summary>
@@ -78,8 +93,8 @@ public static class StepAccounting
     }
 
     /// <summary>Every span of the step: the schedule's forwards, backwards and sends, the reductions, the updates.</summary>
-    public static TraceSpan[] Spans(IEnumerable<StageStepReport> reports, IEnumerable<StageReduceReport> reduces, IEnumerable<TraceSpan> updates) =>
-        [.. reports.SelectMany(r => r.Trace), .. reduces.SelectMany(r => r.Trace), .. updates];
+    public static TraceSpan[] Spans(IEnumerable<StageStepReport> reports, IEnumerable<StageReduceReport> reduces, IEnumerable<StageUpdateReport> updates) =>
+        [.. reports.SelectMany(r => r.Trace), .. reduces.SelectMany(r => r.Trace), .. updates.Select(u => u.Span)];
 }
 
 /// <summary>Which embedding snapshots a run takes and keeps, so the page can replay the clusters forming.</summary>

@@ -6,7 +6,8 @@ namespace InsideLLMs.Distributed.Silo.Extensions;
 /// <summary>
 /// HTTP JSON over model versions, generation and inspection: <c>/api/versions</c> (list; POST <c>/{name}</c> with
 /// <c>{"runId": ...}</c> publishes), <c>/api/versions/{name}/generate</c> (the token list, or NDJSON with
-/// <c>?stream=true</c>) and <c>/api/inspect/{source}/...</c>, where source is a version name or <c>live:{runId}</c>.
+/// <c>?stream=true</c>) and <c>/api/inspect/{source}/...</c>, where source is a version name or <c>live:{runId}</c>
+/// (<c>/training-token?step=&amp;position=&amp;top=</c> takes a live run only).
 /// Bad input is 400 with <c>{"error": "..."}</c>.
 /// </summary>
 public static class InferenceApiExtensions
@@ -41,6 +42,8 @@ public static class InferenceApiExtensions
             Guard(async () => Results.Ok(await Inspector(grains, source).NextTokenAsync(request, top ?? 10))));
         inspect.MapGet("/lens", (string source, string? prompt, int? position, int? top, IGrainFactory grains) =>
             Guard(async () => Results.Ok(await Inspector(grains, source).LensAsync(prompt ?? "", position, top ?? 5))));
+        inspect.MapGet("/training-token", (string source, long? step, int? position, int? top, IGrainFactory grains) =>
+            Guard(async () => Results.Ok(await Inspector(grains, source).TrainingTokenAsync(step, position, top ?? 10))));
         inspect.MapGet("/architecture", (string source, IGrainFactory grains) =>
             Guard(async () => Results.Ok(await Inspector(grains, source).ArchitectureAsync())));
         return app;

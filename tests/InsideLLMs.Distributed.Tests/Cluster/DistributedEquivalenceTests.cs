@@ -36,7 +36,7 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
     public async Task Run_OnTheCluster_MatchesTheReferenceTrainerLossesAndWeights(int stages, int replicas, int microBatches, string schedule)
     {
         var spec = Spec(stages, replicas, microBatches, schedule);
-        var (expectedLosses, expectedNorms, expectedParameters) = Reference(spec);
+        var (expectedLosses, expectedNorms, expectedSteps, expectedParameters) = Reference(spec);
         var runId = $"eq-{stages}-{replicas}-{microBatches}-{schedule}";
 
         var (history, parameters) = await TrainAsync(runId, spec);
@@ -49,6 +49,19 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
             // A wrong loss scale or a gradient counted twice changes the norm before it changes the loss much.
             output.WriteLine($"         gradient norm: reference {expectedNorms[i]:F6}, cluster {history[i].GradientNorm:F6}");
             Assert.True(Math.Abs(expectedNorms[i] - history[i].GradientNorm) <= 1e-5 + 1e-4 * expectedNorms[i], $"gradient norm at step {i + 1}");
+            // Per layer: a layer counted on two stages (the tied matrix) or left out shows here even when the total is close.
+            var expectedLayers = expectedSteps[i].LayerGradients;
+            var layers = history[i].LayerGradientNorms ?? throw new Xunit.Sdk.XunitException($"step {i + 1} has no per-layer norms");
+            Assert.Equal(expectedLayers.Select(l => l.Layer), layers.Select(l => l.Layer));
+            foreach (var (expected, actual) in expectedLayers.Zip(layers))
+            {
+                Assert.True(Math.Abs(expected.Norm - actual.Norm) <= 1e-5 + 1e-4 * expected.Norm, $"{actual.Layer} gradient norm at step {i + 1}: reference {expected.Norm}, cluster {actual.Norm}");
+            }
+
+            var update = expectedSteps[i].Update;
+            output.WriteLine($"         update norm: reference {update.ChangeNorm:F6}, cluster {history[i].UpdateNorm:F6}; parameter norm {update.ParameterNorm:F4}, cluster {history[i].ParameterNorm:F4}");
+            Assert.True(Math.Abs(update.ChangeNorm - history[i].UpdateNorm!.Value) <= 1e-5 + 1e-4 * update.ChangeNorm, $"update norm at step {i + 1}");
+            Assert.True(Math.Abs(update.ParameterNorm - history[i].ParameterNorm!.Value) <= 1e-5 + 1e-4 * update.ParameterNorm, $"parameter norm at step {i + 1}");
         }
 
         await AssertReplicasAndTiedCopiesEqualAsync(runId, spec);
@@ -178,13 +191,13 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
         }
     }
 
-    private static (double[] Losses, double[] Norms, Dictionary<string, (float[] Values, long[] Shape)> Parameters) Reference(TrainingRunSpec spec)
+    private static (double[] Losses, double[] Norms, StepResult[] Steps, Dictionary<string, (float[] Values, long[] Shape)> Parameters) Reference(TrainingRunSpec spec)
     {
         var data = Datasets.Get(spec);
         using var trainer = new ReferenceTrainer(TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = 1 });
         var steps = Enumerable.Range(0, Steps).Select(_ => trainer.TrainStep()).ToArray();
         var parameters = trainer.Model.named_parameters().ToDictionary(
             p => p.name, p => (TensorIO.ToBytes(p.parameter) is var bytes ? System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes).ToArray() : [], p.parameter.shape));
-        return ([.. steps.Select(r => r.Loss)], [.. steps.Select(r => r.GradientNorm)], parameters);
+        return ([.. steps.Select(r => r.Loss)], [.. steps.Select(r => r.GradientNorm)], steps, parameters);
     }
 }

@@ -188,9 +188,11 @@ public sealed class ContractSerializationTests : IDisposable
         var stageInfo = new InferenceStageInfo("base/0", 0, [0, 1], true, false, 123_456, "S127.0.0.1:11111:1", 2, 99);
         var point = new EmbeddingPointInfo(17, " cat", "animal", "animals", 0.5f, -1.25f);
         var version = new ModelVersionInfo("base", "default", 1500, 1.23, 1.31, At, Spec, 812, 456_789, 2, 638_000_000_000);
+        var layer = new LayerGradientNorm("h.0", 0.31);
+        var trainingToken = new TrainingTokenInfo(17, 3797, " cat");
         var metrics = new StepMetrics(
             12, 2.5, 2.7, 1e-3, 0.8, 0.25, 40_000, 0.1, 0.05, 0.07, 0.03, 1_000_000, 900_000, 2_000_000, 300_000,
-            new[] { 0.1, 0.3 }, At, new[] { 2, 1 });
+            new[] { 0.1, 0.3 }, At, new[] { 2, 1 }, new[] { 0.1, 0.25 }, new[] { layer with { Layer = "embedding" }, layer }, 0.012, 24.5);
         var samples = new object[]
         {
             // Training
@@ -202,7 +204,9 @@ public sealed class ContractSerializationTests : IDisposable
             RunPhase.Recovering,
             new RunStatus("default", RunPhase.Running, 12, 40, 2.5, 2.7, 40_000, 1, 10, null, Spec, At, new[] { new RecoveryRecord(37, 30, "lost", At, 4.5) }),
             new StageAssignment("default", 1, 0, Spec),
-            new StageReduceReport(1, 0, 4096, 2048, 8192, 0.64, 0.02, new[] { trace with { Op = "allreduce", MicroBatch = -1 } }),
+            new StageReduceReport(1, 0, 4096, 2048, 8192, 0.64, 0.02, new[] { trace with { Op = "allreduce", MicroBatch = -1 } }, new[] { layer }),
+            new StageUpdateReport(1, 0, 1.5e-4, 600.25, trace with { Op = "optimizer", MicroBatch = -1 }),
+            layer,
             new StageStepReport(1, 0, "S127.0.0.1:11111:1", 5.1, 0.2, 0.05, 8192, 0, 2, new[] { trace }, 0.01),
             metrics,
             Tensor,
@@ -233,6 +237,9 @@ public sealed class ContractSerializationTests : IDisposable
             alternative,
             piece,
             new TokenizedText("gpt2", new[] { piece }),
+            trainingToken,
+            new TrainingTokenView("default", 12, 12, 0, 0, 16, new[] { trainingToken with { ModelId = 0, SourceId = 50256, Text = "<eod>" } }, trainingToken,
+                new[] { alternative }, 0.42, 0.8675, 1),
 
             // Grains: placement and grain states
             StagePlacement.Instance,
@@ -253,12 +260,12 @@ public sealed class ContractSerializationTests : IDisposable
         var assignment = new StageAssignment("default", 1, 0, Spec);
         var metrics = new StepMetrics(
             10, 2.5, null, 1e-3, 0.8, 0.25, 40_000, 0.1, 0.05, 0.07, 0.03, 1_000_000, 900_000, 2_000_000, 300_000,
-            new[] { 0.1, 0.3 }, At, new[] { 2, 1 });
+            new[] { 0.1, 0.3 }, At, new[] { 2, 1 }, null, new[] { new LayerGradientNorm("embedding", 0.5), new LayerGradientNorm("ln_f", 0.01) }, 0.012, 24.5);
         var point = new EmbeddingPointInfo(17, " cat", "animal", "animals", 0.5f, -1.25f);
         var run = new TrainingRunState
         {
             Spec = Spec, Phase = RunPhase.Running, Step = 10, LastCheckpointStep = 10, StartedAt = At, Error = null,
-            History = [metrics, metrics with { Step = 11, ValidationLoss = 2.6 }],
+            History = [metrics, metrics with { Step = 11, ValidationLoss = 2.6 }, metrics with { Step = 12, LayerGradientNorms = null, UpdateNorm = null, ParameterNorm = null }],
             Recoveries = [new RecoveryRecord(7, 5, "silo lost", At, 3.5)],
             EmbeddingSnapshots = [new EmbeddingView(new[] { point, point with { ModelId = 18, Text = " blue", Category = "colour", Group = "colours" } }, 0.4, 0.5, 10)],
         };

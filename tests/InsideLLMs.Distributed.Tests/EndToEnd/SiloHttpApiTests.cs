@@ -241,6 +241,21 @@ public sealed class SiloHttpApiTests(OneSiloFixture silo)
     }
 
     [Fact]
+    public async Task InspectTrainingToken_OfTheLiveRun_ScoresARowOfItsLastStep()
+    {
+        using var response = await Http.GetAsync(Relative($"api/inspect/{Uri.EscapeDataString("live:" + BaseRun)}/training-token?position=5&top=3"));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {body}");
+        var view = JsonDocument.Parse(body).RootElement;
+
+        Assert.Equal((6L, 6L, 5), (view.GetProperty("step").GetInt64(), view.GetProperty("weightsStep").GetInt64(), view.GetProperty("position").GetInt32()));
+        Assert.Equal(6, view.GetProperty("context").GetArrayLength());
+        Assert.Equal(3, view.GetProperty("top").GetArrayLength());
+        Assert.Equal(Math.Exp(-view.GetProperty("loss").GetDouble()), view.GetProperty("targetProbability").GetDouble(), 9);
+        Assert.False(string.IsNullOrEmpty(view.GetProperty("target").GetProperty("text").GetString()));
+    }
+
+    [Fact]
     public async Task InspectArchitecture_ListsTwoStagesOnThisSilo()
     {
         var view = await InspectAsync("architecture");
@@ -264,6 +279,8 @@ public sealed class SiloHttpApiTests(OneSiloFixture silo)
     [InlineData(BaseVersion, "qkv?prompt=%20the%20cat&layer=2&head=0", "The model has layers 0..1; got 2.")]
     [InlineData("no-such-version", "attention?prompt=%20the%20cat", "Unknown version 'no-such-version'")]
     [InlineData("live:no-such-run", "embeddings", "Run 'no-such-run' has never started")]
+    [InlineData("live:" + BaseRun, "training-token?position=32", "A training row has positions 0..31; got 32.")]
+    [InlineData(BaseVersion, "training-token", "is a published version")]
     public async Task Inspect_BadInput_Is400WithTheMessage(string source, string query, string message)
     {
         using var response = await Http.GetAsync(Relative($"api/inspect/{Uri.EscapeDataString(source)}/{query}"));

@@ -19,9 +19,10 @@ public sealed class RunBookkeepingTests
             GradientBytesSent: 10, peak, [Span(stage, replica, TraceOps.Forward, 0, 10), Span(stage, replica, TraceOps.Backward, 20, 30)],
             MessagingSeconds: 0.2);
         StageReduceReport Reduce(int stage, int replica) => new(stage, replica, 1000, stage == 0 ? 50 : 50, 4000, 1.0, 0.4, []);
+        StageUpdateReport Update(int stage, int replica, long end) => new(stage, replica, 0.01, 4.0, Span(stage, replica, TraceOps.Optimizer, 0, end));
         StageStepReport[] reports = [Report(0, 0, 1.0, 2), Report(1, 0, 2.0, 1), Report(0, 1, 3.0, 3), Report(1, 1, 4.0, 1)];
         StageReduceReport[] reduces = [Reduce(0, 0), Reduce(1, 0), Reduce(0, 1), Reduce(1, 1)];
-        TraceSpan[] updates = [Span(0, 0, TraceOps.Optimizer, 0, 2000), Span(1, 0, TraceOps.Optimizer, 0, 4000)];
+        StageUpdateReport[] updates = [Update(0, 0, 2000), Update(1, 0, 4000)];
         var decision = new StepDecision(1.5, 2.0, 0.5, 1e-3);
         var at = DateTimeOffset.UnixEpoch;
 
@@ -40,6 +41,38 @@ public sealed class RunBookkeepingTests
         Assert.Equal(2, metrics.StageBubbleFractions.Count);
         Assert.Equal(at, metrics.CompletedAt);
         Assert.Equal(10, StepAccounting.Spans(reports, reduces, updates).Length);
+    }
+
+    [Fact]
+    public void Metrics_LayerNormsAndUpdateSize_AreReplicaZerosStagesInStageOrder()
+    {
+        StageStepReport Report(int stage, int replica) => new(stage, replica, "silo", 1.0, 0.1, 0, 0, 0, 1, [], 0);
+        StageReduceReport Reduce(int stage, int replica, params LayerGradientNorm[] layers) => new(stage, replica, 0, 0, 0, 0, 0, [], layers);
+        StageUpdateReport Update(int stage, int replica, double change, double parameters) =>
+            new(stage, replica, change, parameters, Span(stage, replica, TraceOps.Optimizer, 0, 10));
+        LayerGradientNorm Layer(string name, double norm) => new(name, norm);
+        // Replica 1 reports other numbers: only replica 0's are read (after the all-reduce a correct run's agree).
+        StageReduceReport[] reduces = [
+            Reduce(1, 0, Layer("h.1", 3), Layer("ln_f", 0.5)), Reduce(0, 0, Layer("embedding", 2), Layer("h.0", 1)),
+            Reduce(0, 1, Layer("embedding", 99), Layer("h.0", 99)), Reduce(1, 1, Layer("h.1", 99), Layer("ln_f", 99))];
+        StageUpdateReport[] updates = [Update(0, 0, 0.09, 9), Update(1, 0, 0.16, 16), Update(0, 1, 1, 1), Update(1, 1, 1, 1)];
+
+        var metrics = StepAccounting.Metrics(
+            Spec, 0, default, null, 1, [Report(0, 0), Report(1, 0), Report(0, 1), Report(1, 1)], reduces, updates, DateTimeOffset.UnixEpoch);
+
+        Assert.Equal(["embedding", "h.0", "h.1", "ln_f"], metrics.LayerGradientNorms!.Select(l => l.Layer));
+        Assert.Equal([2.0, 1, 3, 0.5], metrics.LayerGradientNorms!.Select(l => l.Norm));
+        Assert.IsType<LayerGradientNorm[]>(metrics.LayerGradientNorms); // Redis storage reads arrays back
+        Assert.Equal(0.5, metrics.UpdateNorm!.Value, 12);
+        Assert.Equal(5.0, metrics.ParameterNorm!.Value, 12);
+    }
+
+    [Fact]
+    public void Metrics_FromAStageThatDidNotMeasureLayers_HaveNoLayerNorms()
+    {
+        StageReduceReport[] reduces = [new(0, 0, 0, 0, 0, 1, 0, [], [new LayerGradientNorm("embedding", 1)]), new(1, 0, 0, 0, 0, 1, 0, [])];
+
+        Assert.Null(StepAccounting.LayerGradientNorms(reduces));
     }
 
     [Fact]

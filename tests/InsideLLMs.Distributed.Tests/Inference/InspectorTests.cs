@@ -1,5 +1,10 @@
 using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Grains.Inference;
+using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Tests.Cluster;
+using static TorchSharp.torch;
 
 namespace InsideLLMs.Distributed.Tests.Inference;
 
@@ -130,6 +135,64 @@ public sealed class InspectorTests(ClusterFixture fixture)
         var fromVersion = await (await InspectorAsync()).NextTokenAsync(new GenerationRequest(Prompt), 3);
 
         Assert.Equal(fromVersion.Before.Select(b => b.Logit), fromRun.Before.Select(b => b.Logit));
+    }
+
+    [Fact]
+    public async Task TrainingToken_OfTheLiveRun_GivesTheTrueTokenTheProbabilityOfADirectForwardsLoss()
+    {
+        await PublishedModel.GetAsync(fixture);
+        var live = fixture.Grains.GetGrain<IInspectorGrain>(InferenceNames.LivePrefix + PublishedModel.RunId);
+
+        var view = await live.TrainingTokenAsync(step: null, position: null, top: 5);
+
+        var spec = PublishedModel.Spec;
+        Assert.Equal((spec.Steps, spec.Steps, spec.Context / 2), ((int)view.Step, (int)view.WeightsStep, view.Position));
+        // The row the data shard served in the last step, through the run's weights directly: the whole row at once,
+        // scored at the view's position only (every other target ignored).
+        var data = new DatasetCache().Get(spec);
+        var batch = data.TrainBatch(spec.Seed, spec.Steps - 1, microBatch: 0, replica: 0, spec.MicroBatches, spec.BatchSize);
+        var row = batch.Inputs[..spec.Context];
+        var targets = batch.Targets[..spec.Context].Select((t, i) => i == view.Position ? t : GptStage.IgnoreIndex).ToArray();
+        var config = TrainingRunSpecs.Model(spec, data);
+        using var model = InferenceModels.Build(
+            config, StageSpec.Whole(config), await fixture.Grains.GetGrain<ITrainingRunGrain>(PublishedModel.RunId).GetParametersAsync());
+        double loss;
+        using (NewDisposeScope())
+        using (no_grad())
+        {
+            var logits = model.Forward(tensor(row, [1, spec.Context], dtype: ScalarType.Int64)); // (1, T, V)
+            loss = GptStage.Loss(logits, tensor(targets, [1, spec.Context], dtype: ScalarType.Int64)).item<float>();
+        }
+
+        Assert.Equal(row[..(view.Position + 1)], view.Context.Select(t => (long)t.ModelId));
+        Assert.Equal(batch.Targets[view.Position], view.Target.ModelId);
+        Assert.Equal(Math.Exp(-loss), view.TargetProbability, 1e-5);
+        Assert.Equal(loss, view.Loss, 1e-4);
+        Assert.Equal(5, view.Top.Count);
+        Assert.Equal(view.Top.Select(t => t.Probability).OrderDescending(), view.Top.Select(t => t.Probability));
+        Assert.Equal(view.TargetRank == 1, view.Top[0].ModelId == view.Target.ModelId);
+    }
+
+    [Theory]
+    [InlineData(null, 32, "A training row has positions 0..31; got 32.")]
+    [InlineData(null, -1, "A training row has positions 0..31; got -1.")]
+    [InlineData(5L, 0, "have completed steps 1..4; got step 5")]
+    [InlineData(0L, 0, "have completed steps 1..4; got step 0")]
+    public async Task TrainingToken_StepOrPositionOutOfRange_NamesTheRange(long? step, int position, string message)
+    {
+        await PublishedModel.GetAsync(fixture);
+        var live = fixture.Grains.GetGrain<IInspectorGrain>(InferenceNames.LivePrefix + PublishedModel.RunId);
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => live.TrainingTokenAsync(step, position, top: 5));
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TrainingToken_OfAPublishedVersion_SaysItNeedsALiveRun()
+    {
+        var error = await Assert.ThrowsAsync<ArgumentException>(async () => await (await InspectorAsync()).TrainingTokenAsync(null, null, 5));
+        Assert.Contains("is a published version", error.Message, StringComparison.Ordinal);
+        Assert.Contains(InferenceNames.LivePrefix, error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -55,9 +55,16 @@ public sealed class StageWorkerTests
                 step, first.GradientSumOfSquares(countTiedCopy: true) + last.GradientSumOfSquares(countTiedCopy: false), chainedLoss);
             Assert.Equal(wholeDecision.Loss, chainedDecision.Loss, 1e-6);
             Assert.Equal(wholeDecision.GradientNorm, chainedDecision.GradientNorm, 1e-5);
-            whole.Update(wholeDecision.ClipCoefficient, wholeDecision.LearningRate);
-            first.Update(chainedDecision.ClipCoefficient, chainedDecision.LearningRate);
-            last.Update(chainedDecision.ClipCoefficient, chainedDecision.LearningRate);
+            // Per layer too: the stages' layers are disjoint, and the tied matrix counts once, as the first stage's wte.
+            var wholeLayers = whole.LayerGradientSumsOfSquares(countTiedCopy: true);
+            var chainedLayers = first.LayerGradientSumsOfSquares(countTiedCopy: true).Concat(last.LayerGradientSumsOfSquares(countTiedCopy: false)).ToArray();
+            Assert.Equal(wholeLayers.Select(l => l.Layer), chainedLayers.Select(l => l.Layer));
+            Assert.All(wholeLayers.Zip(chainedLayers), pair => Assert.Equal(pair.First.Norm, pair.Second.Norm, 1e-5));
+            var wholeUpdate = whole.Update(wholeDecision.ClipCoefficient, wholeDecision.LearningRate);
+            var firstUpdate = first.Update(chainedDecision.ClipCoefficient, chainedDecision.LearningRate);
+            var lastUpdate = last.Update(chainedDecision.ClipCoefficient, chainedDecision.LearningRate);
+            Assert.Equal(wholeUpdate.ChangeNorm, Math.Sqrt(firstUpdate.ChangeSumOfSquares + lastUpdate.ChangeSumOfSquares), 1e-5);
+            Assert.Equal(wholeUpdate.ParameterNorm, Math.Sqrt(firstUpdate.ParameterSumOfSquares + lastUpdate.ParameterSumOfSquares), 1e-4);
         }
 
         var wholeParameters = whole.Parameters().ToDictionary(p => p.Name, p => Floats(p.Data));
@@ -73,6 +80,47 @@ public sealed class StageWorkerTests
         Assert.Equal(
             Floats(first.Parameters().Single(p => p.Name == "wte.weight").Data),
             Floats(last.Parameters().Single(p => p.Name == "lm_head.weight").Data));
+    }
+
+    [Fact]
+    public void LayerGradientSumsOfSquares_AreEveryLayerInModelOrder_AndAddUpToTheGlobalNormSquared()
+    {
+        var data = TestData.SmallSynthetic(blockSize: 32);
+        var config = Shape with { VocabularySize = data.Vocabulary.Count };
+        using var worker = new StageWorker(config, StageSpec.Whole(config), new TrainingOptions { Seed = 3, MicroBatches = 1 });
+        var batch = data.TrainBatch(3, 0, 0, 0, 1, 4);
+        worker.BeginStep();
+        worker.Forward(0, batch.Inputs, null, [batch.BatchSize, batch.BlockSize], batch.Targets);
+        worker.Backward(0, null);
+
+        var layers = worker.LayerGradientSumsOfSquares(countTiedCopy: true);
+        var global = worker.GradientSumOfSquares(countTiedCopy: true);
+
+        Assert.Equal(["embedding", "h.0", "h.1", "ln_f"], layers.Select(l => l.Layer));
+        Assert.All(layers, l => Assert.True(l.SumOfSquares > 0, $"{l.Layer} has no gradient"));
+        Assert.Equal(global, layers.Sum(l => l.SumOfSquares), global * 1e-12);
+    }
+
+    [Fact]
+    public void Update_ReportsTheNormOfTheParameterChangeAndOfTheParametersBefore()
+    {
+        var data = TestData.SmallSynthetic(blockSize: 32);
+        var config = Shape with { VocabularySize = data.Vocabulary.Count };
+        using var worker = new StageWorker(config, StageSpec.Whole(config), new TrainingOptions { Seed = 4, MicroBatches = 1, LearningRate = 1e-2 });
+        var batch = data.TrainBatch(4, 0, 0, 0, 1, 4);
+        worker.BeginStep();
+        worker.Forward(0, batch.Inputs, null, [batch.BatchSize, batch.BlockSize], batch.Targets);
+        worker.Backward(0, null);
+        var before = worker.Parameters().ToDictionary(p => p.Name, p => Floats(p.Data));
+
+        var update = worker.Update(clipCoefficient: 0.5, learningRate: 1e-2);
+
+        var after = worker.Parameters().ToDictionary(p => p.Name, p => Floats(p.Data));
+        var change = before.Sum(p => p.Value.Zip(after[p.Key], (b, a) => ((double)a - b) * ((double)a - b)).Sum());
+        var norm = before.Values.Sum(values => values.Sum(v => (double)v * v));
+        Assert.True(change > 0, "the step changed nothing");
+        Assert.Equal(Math.Sqrt(change), update.ChangeNorm, Math.Sqrt(change) * 1e-6);
+        Assert.Equal(Math.Sqrt(norm), update.ParameterNorm, Math.Sqrt(norm) * 1e-6);
     }
 
     [Fact]

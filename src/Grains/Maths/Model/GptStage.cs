@@ -103,6 +103,39 @@ public sealed class GptStage : Module
         return Stage.IsLast ? Head(x) : x;
     }
 
+    /// <summary>The per-layer group of the embedding tables; <c>lm_head.weight</c>, the tied copy of <c>wte.weight</c>, belongs to it too.</summary>
+    public const string EmbeddingLayer = "embedding";
+
+    /// <summary>The per-layer group of the final LayerNorm (the head has no parameters of its own: it is the embedding).</summary>
+    public const string FinalNormLayer = "ln_f";
+
+    /// <summary>
+    /// The layer a parameter belongs to, for per-layer statistics: <see cref="EmbeddingLayer"/> (wte, wpe, lm_head),
+    /// <c>h.{i}</c> for block i (its state-dict prefix), <see cref="FinalNormLayer"/>.
+    /// </summary>
+    public static string LayerOf(string parameterName)
+    {
+        ArgumentNullException.ThrowIfNull(parameterName);
+        if (parameterName.StartsWith("h.", StringComparison.Ordinal))
+        {
+            return parameterName[..parameterName.IndexOf('.', 2)];
+        }
+
+        return parameterName.StartsWith("ln_f.", StringComparison.Ordinal) ? FinalNormLayer : EmbeddingLayer;
+    }
+
+    /// <summary>Where a layer of <see cref="LayerOf"/> sits in the model: the embedding first, the blocks in order, the final norm last.</summary>
+    public static int LayerRank(string layer)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        return layer switch
+        {
+            EmbeddingLayer => -1,
+            FinalNormLayer => int.MaxValue,
+            _ => int.Parse(layer.AsSpan(2), System.Globalization.CultureInfo.InvariantCulture),
+        };
+    }
+
     /// <summary>Mean cross-entropy of logits (B, T, V) against targets (B, T), ignoring <see cref="IgnoreIndex"/>.</summary>
     public static Tensor Loss(Tensor logits, Tensor targets) =>
         functional.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1), ignore_index: IgnoreIndex);

@@ -41,8 +41,12 @@ public sealed class AdamW : IDisposable
         }
     }
 
-    /// <summary>One update of every parameter that has a gradient, at the given learning rate.</summary>
-    public void Step(double learningRate)
+    /// <summary>
+    /// One update of every parameter that has a gradient, at the given learning rate. Returns, per parameter in order,
+    /// the squared norm of the change it took (decay and Adam step together, measured as after - before) and its squared
+    /// norm before the step: what the page's "update" shows, at the cost of one copy of each tensor at a time.
+    /// </summary>
+    public ParameterChange[] Step(double learningRate)
     {
         StepCount++;
         var (beta1, beta2) = (_options.Beta1, _options.Beta2);
@@ -59,11 +63,17 @@ public sealed class AdamW : IDisposable
         using var denominatorScale = (1.0 / Math.Sqrt(biasCorrection2)).ToScalar();
         using var epsilon = _options.Epsilon.ToScalar();
         using var minusStepSize = (-learningRate / biasCorrection1).ToScalar();
-        foreach (var (_, parameter, decay, m, v) in _slots)
+        var changes = new ParameterChange[_slots.Length];
+        for (var i = 0; i < _slots.Length; i++)
         {
+            using var slotScope = NewDisposeScope(); // the copy and the measuring temporaries go with each parameter
+            var (name, parameter, decay, m, v) = _slots[i];
+            var before = parameter.detach().clone();
+            var beforeSquares = before.to(ScalarType.Float64).square().sum().item<double>();
             var grad = parameter.grad;
             if (grad is null)
             {
+                changes[i] = new ParameterChange(name, 0, beforeSquares);
                 continue;
             }
 
@@ -76,7 +86,10 @@ public sealed class AdamW : IDisposable
             v.mul_(keep2).addcmul_(grad, grad, value: take2);
             var denominator = v.sqrt().mul_(denominatorScale).add_(epsilon, Scalars.One);
             parameter.addcdiv_(m, denominator, value: minusStepSize);
+            changes[i] = new ParameterChange(name, parameter.detach().sub(before).to(ScalarType.Float64).square().sum().item<double>(), beforeSquares);
         }
+
+        return changes;
     }
 
     /// <summary>Writes the step count and m, v of every parameter, by name.</summary>
@@ -150,3 +163,6 @@ public sealed class AdamW : IDisposable
 
 /// <summary>AdamW hyper-parameters. Defaults are nanoGPT's (beta2 0.95 for token corpora; its character run uses 0.99).</summary>
 public sealed record AdamWOptions(double Beta1 = 0.9, double Beta2 = 0.95, double Epsilon = 1e-8, double WeightDecay = 0.1);
+
+/// <summary>What one optimizer step did to one parameter: the squared norm of its change and its squared norm before the step.</summary>
+public readonly record struct ParameterChange(string Name, double ChangeSumOfSquares, double SumOfSquaresBefore);

@@ -18,6 +18,9 @@ namespace InsideLLMs.Distributed.Maths.Pipeline;
 /// </summary>
 public sealed class StageWorker : IDisposable
 {
+    /// <summary>The last stage's copy of the tied embedding/head matrix: counted once, as wte, in every norm.</summary>
+    private const string TiedCopyName = "lm_head.weight";
+
     private readonly AdamW _optimizer;
     private readonly Dictionary<int, StashEntry> _stash = [];
     private readonly (string Name, Parameter Parameter)[] _parameters;
@@ -154,12 +157,29 @@ public sealed class StageWorker : IDisposable
 
     /// <summary>Squared gradient norm of this stage; the last stage's lm_head copy is left to the first stage's wte.</summary>
     public double GradientSumOfSquares(bool countTiedCopy) => GradientClipping.SumOfSquares(
-        _parameters.Where(p => countTiedCopy || p.Name != "lm_head.weight").Select(p => p.Parameter));
+        _parameters.Where(p => countTiedCopy || p.Name != TiedCopyName).Select(p => p.Parameter));
 
-    public void Update(double clipCoefficient, double learningRate)
+    /// <summary>
+    /// The squared gradient norm of each layer of this stage (<see cref="GptStage.LayerOf"/>), in model order: the same
+    /// gradients and the same tied rule as <see cref="GradientSumOfSquares"/>, so the squares add up to it. Call it where
+    /// that is called, before <see cref="Update"/> clips.
+    /// </summary>
+    public IReadOnlyList<LayerGradientSquares> LayerGradientSumsOfSquares(bool countTiedCopy) =>
+        [.. _parameters.Where(p => countTiedCopy || p.Name != TiedCopyName)
+            .GroupBy(p => GptStage.LayerOf(p.Name))
+            .OrderBy(layer => GptStage.LayerRank(layer.Key))
+            .Select(layer => new LayerGradientSquares(layer.Key, GradientClipping.SumOfSquares(layer.Select(p => p.Parameter))))];
+
+    /// <summary>
+    /// Scales the gradient by the global clipping coefficient and takes one AdamW step. Returns the squared norms of the
+    /// step's change and of the parameters before it, lm_head (the last stage's copy of wte) left out: the first stage
+    /// counts the tied matrix, which takes the same step on both.
+    /// </summary>
+    public UpdateSquares Update(double clipCoefficient, double learningRate)
     {
         GradientClipping.Scale(_parameters.Select(p => p.Parameter), clipCoefficient);
-        _optimizer.Step(learningRate);
+        var counted = _optimizer.Step(learningRate).Where(c => c.Name != TiedCopyName).ToArray();
+        return new UpdateSquares(counted.Sum(c => c.ChangeSumOfSquares), counted.Sum(c => c.SumOfSquaresBefore));
     }
 
     /// <summary>Validation forward (no graph): hidden states to pass on, or on the last stage the summed loss and target count.</summary>
@@ -218,7 +238,7 @@ public sealed class StageWorker : IDisposable
     public IReadOnlyList<(string Name, byte[] Data, long[] Shape)> Parameters() =>
         [.. _parameters.Select(p => (p.Name, TensorIO.ToBytes(p.Parameter), p.Parameter.shape))];
 
-    private Parameter TiedParameter() => _parameters.Single(p => p.Name == (Stage.IsFirst ? "wte.weight" : "lm_head.weight")).Parameter;
+    private Parameter TiedParameter() => _parameters.Single(p => p.Name == (Stage.IsFirst ? "wte.weight" : TiedCopyName)).Parameter;
 
     private void ClearStash()
     {
@@ -254,4 +274,21 @@ public static class TokenBytes
     public static byte[] From(long[] values) => MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
 
     public static long[] To(byte[] bytes) => MemoryMarshal.Cast<byte, long>(bytes).ToArray();
+}
+
+/// <summary>One layer's squared gradient norm (layers as <see cref="GptStage.LayerOf"/> names them).</summary>
+public readonly record struct LayerGradientSquares(string Layer, double SumOfSquares)
+{
+    public double Norm => Math.Sqrt(SumOfSquares);
+}
+
+/// <summary>
+/// One optimizer step's size: the squared norm of the parameters' change, ||theta_after - theta_before||^2, and the
+/// parameters' squared norm before it, ||theta_before||^2; the square roots' ratio is the step's relative change.
+/// </summary>
+public readonly record struct UpdateSquares(double ChangeSumOfSquares, double ParameterSumOfSquares)
+{
+    public double ChangeNorm => Math.Sqrt(ChangeSumOfSquares);
+
+    public double ParameterNorm => Math.Sqrt(ParameterSumOfSquares);
 }

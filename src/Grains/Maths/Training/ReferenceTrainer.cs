@@ -116,11 +116,12 @@ public sealed class ReferenceTrainer : IDisposable
         }
 
         var decision = _rule.Decide(step, _worker.GradientSumOfSquares(countTiedCopy: true), lossSum);
-        _worker.Update(decision.ClipCoefficient, decision.LearningRate);
+        var layers = _worker.LayerGradientSumsOfSquares(countTiedCopy: true); // before the update clips
+        var update = _worker.Update(decision.ClipCoefficient, decision.LearningRate);
         Step = step + 1;
         LastLoss = decision.Loss;
         var tokens = (long)Options.BatchSize * Options.MicroBatches * Config.BlockSize;
-        return new StepResult(Step, decision.Loss, decision.LearningRate, decision.GradientNorm, tokens, Stopwatch.GetElapsedTime(started));
+        return new StepResult(Step, decision.Loss, decision.LearningRate, decision.GradientNorm, tokens, Stopwatch.GetElapsedTime(started), layers, update);
     }
 
     /// <summary>Mean validation loss over every target that is not padding, in nats per token.</summary>
