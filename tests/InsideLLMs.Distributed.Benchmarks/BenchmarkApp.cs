@@ -8,8 +8,9 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|all]
-///        [--steps N] [--threads N] [--corpus PATH]; stress: [--minutes M] [--silos N] [--no-heap-checks]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|all]
+///        [--steps N] [--threads N] [--corpus PATH]; stress: [--minutes M] [--silos N] [--no-heap-checks];
+///        page: [--seconds S] [--pages 1,4]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -44,6 +45,14 @@ internal static class BenchmarkApp
                 }
 
                 break;
+            case "page":
+                exitCode = await PageSuite.RunAsync(results, args);
+                if (exitCode == 2)
+                {
+                    return 2;
+                }
+
+                break;
             case "profile":
                 Profile(threads, steps ?? 400);
                 break;
@@ -53,7 +62,7 @@ internal static class BenchmarkApp
                 Shakespeare(results, threads, corpus, steps);
                 break;
             default:
-                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, all.");
+                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, all.");
                 return 2;
         }
 
