@@ -1,5 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Sampling;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Maths.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,7 +13,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
 /// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|all]
-///        [--steps N] [--threads N] [--corpus PATH]; stress: [--minutes M] [--silos N] [--no-heap-checks];
+///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
 ///        page: [--seconds S] [--pages 1,4]
 /// </summary>
 internal static class BenchmarkApp
@@ -19,6 +23,7 @@ internal static class BenchmarkApp
         var suite = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "throughput";
         var steps = IntOption(args, "--steps");
         var threads = IntOption(args, "--threads") ?? Environment.ProcessorCount;
+        var batchSize = IntOption(args, "--batch-size");
         var corpus = StringOption(args, "--corpus") ?? FindShakespeare();
         var results = new List<(string Suite, string Figure, string Value)>();
         var exitCode = 0;
@@ -29,7 +34,7 @@ internal static class BenchmarkApp
                 Throughput(results, threads, corpus, steps ?? 40);
                 break;
             case "synthetic":
-                Synthetic(results, threads, steps);
+                Synthetic(results, threads, steps, batchSize);
                 break;
             case "shakespeare":
                 Shakespeare(results, threads, corpus, steps);
@@ -58,7 +63,7 @@ internal static class BenchmarkApp
                 break;
             case "all":
                 Throughput(results, threads, corpus, 40);
-                Synthetic(results, threads, steps);
+                Synthetic(results, threads, steps, batchSize);
                 Shakespeare(results, threads, corpus, steps);
                 break;
             default:
@@ -132,11 +137,19 @@ internal static class BenchmarkApp
         }
     }
 
-    private static void Synthetic(List<(string, string, string)> results, int threads, int? steps)
+    /// <summary>
+    /// The synthetic preset (16 rows a step unless <paramref name="batchSize"/> says otherwise; the silo's default
+    /// run takes 32), its loss against the floor, and what it makes of the walkthrough's default prompt.
+    /// </summary>
+    private static void Synthetic(List<(string, string, string)> results, int threads, int? steps, int? batchSize)
     {
         var preset = TrainingPresets.Synthetic;
-        var training = preset.Training with { Threads = threads, Steps = steps ?? preset.Training.Steps, EvalInterval = 250 };
-        var summary = Train(preset with { Training = training });
+        var training = preset.Training with
+        {
+            Threads = threads, Steps = steps ?? preset.Training.Steps, EvalInterval = 250, BatchSize = batchSize ?? preset.Training.BatchSize,
+        };
+        var prompt = new List<(string, string, string)>();
+        var summary = Train(preset with { Training = training }, trainer => prompt.AddRange(DefaultPrompt(trainer)));
         var floor = summary.EntropyFloor!.Value;
         results.Add(("synthetic", $"steps x tokens per step", $"{summary.Steps} x {training.BatchSize * preset.Model.BlockSize}"));
         results.Add(("synthetic", "validation loss (nats/token)", F(summary.ValidationLoss!.Value, 4)));
@@ -144,6 +157,50 @@ internal static class BenchmarkApp
         results.Add(("synthetic", "validation loss / floor", F(summary.ValidationLoss!.Value / floor, 3)));
         results.Add(("synthetic", "wall time (training + validation)", $"{summary.Elapsed.TotalSeconds:F0} s"));
         results.Add(("synthetic", "tokens/s", F(summary.TokensPerSecond, 0)));
+        results.AddRange(prompt);
+    }
+
+    /// <summary>
+    /// The walkthrough's default prompt after training, as the page sends it (nothing before it, while every training
+    /// window starts with an end-of-document token) and after that token: the model's probability of the two
+    /// continuations the grammar allows (" 2017" 2/3, " the" 1/3) and its greedy completion.
+    /// </summary>
+    private static List<(string, string, string)> DefaultPrompt(ReferenceTrainer trainer)
+    {
+        var vocabulary = trainer.Data.Vocabulary;
+        var typed = vocabulary.EncodeText(SyntheticGrammar.HistoryOpening);
+        int[] afterEnd = [ModelVocabulary.EndOfDocument, .. typed];
+        var year = vocabulary.EncodeText(" 2017").Single();
+        var the = vocabulary.EncodeText(" the").Single();
+        var figures = new List<(string, string, string)>();
+        foreach (var (name, prompt) in new[] { ("prompt as typed", typed), ("prompt after <eod>", afterEnd) })
+        {
+            var next = NextToken(trainer.Model, prompt);
+            figures.Add(("synthetic", $"{name}: p(\" 2017\"), p(\" the\") next (grammar 0.667, 0.333)", $"{F(next[year], 3)}, {F(next[the], 3)}"));
+            var completion = new List<int>();
+            foreach (var token in TextGenerator.Generate(trainer.Model, prompt, new SamplingOptions(Greedy: true), maxTokens: 32))
+            {
+                completion.Add(token.Id);
+                if (token.Id == ModelVocabulary.EndOfDocument)
+                {
+                    break;
+                }
+            }
+
+            figures.Add(("synthetic", $"{name}: greedy completion", string.Concat(completion.Select(vocabulary.Describe))));
+        }
+
+        return figures;
+    }
+
+    /// <summary>The model's next-token distribution after the whole prompt.</summary>
+    private static double[] NextToken(GptStage model, int[] prompt)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        model.eval();
+        var logits = model.Forward(tensor(prompt.Select(id => (long)id).ToArray(), [1, prompt.Length], dtype: ScalarType.Int64)); // (1, T, V)
+        return Sampler.Softmax(logits[0, -1].to(ScalarType.Float32).data<float>().ToArray()); // (V)
     }
 
     private static void Shakespeare(List<(string, string, string)> results, int threads, string corpus, int? steps)
@@ -158,7 +215,8 @@ internal static class BenchmarkApp
         results.Add(("shakespeare", "tokens/s", F(summary.TokensPerSecond, 0)));
     }
 
-    private static TrainingSummary Train(TrainingPreset preset)
+    /// <param name="trained">Runs on the trained model before the trainer is disposed.</param>
+    private static TrainingSummary Train(TrainingPreset preset, Action<ReferenceTrainer>? trained = null)
     {
         var loadStarted = Stopwatch.GetTimestamp();
         var (data, model) = preset.Load();
@@ -172,7 +230,9 @@ internal static class BenchmarkApp
                 Console.WriteLine($"[{preset.Name}] step {p.Step}/{p.TotalSteps} loss {p.Loss:F4}{validation} {p.TokensPerSecond:F0} tok/s ETA {p.Remaining:mm\\:ss}");
             }
         });
-        return trainer.Run(progress);
+        var summary = trainer.Run(progress);
+        trained?.Invoke(trainer);
+        return summary;
     }
 
     private static double MatmulGflops(int m, int k, int n, int repeats)

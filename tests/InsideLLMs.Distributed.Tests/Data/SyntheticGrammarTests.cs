@@ -33,6 +33,11 @@ public sealed class SyntheticGrammarTests
         Assert.Contains(" Anna found some money in the park. later she went to the bank and counted the coins.", texts);
         Assert.Contains(" the dog found a red ball in the park. then it dropped the ball. later the dog left the park.", texts);
         Assert.Contains(" Tom walked to the park.", texts);
+        Assert.Contains("The transformer architecture was first introduced in 2017 by researchers at Google.", texts);
+        Assert.Contains("The transformer architecture was first introduced in 2017 in the paper Attention Is All You Need. It replaced recurrence with attention.", texts);
+        Assert.Contains("The transformer architecture was first introduced in the paper Attention Is All You Need by Vaswani and colleagues at Google.", texts);
+        Assert.Equal(6, texts.Count(t => t.StartsWith(SyntheticGrammar.HistoryOpening, StringComparison.Ordinal)));
+        Assert.All(texts, t => Assert.True(t.StartsWith(' ') != t.StartsWith(SyntheticGrammar.HistoryOpening, StringComparison.Ordinal), t));
         Assert.DoesNotContain(texts, t => t.Contains("river") && t.Contains("coins"));
         Assert.DoesNotContain(texts, t => t.Contains("money") && t.Contains("water"));
         Assert.DoesNotContain(texts, t => t.Contains("dogs was") || t.Contains("they was") || t.Contains("dog were"));
@@ -55,12 +60,49 @@ public sealed class SyntheticGrammarTests
     [Fact]
     public void Sample_TinyGrammar_FrequenciesMatchProbabilities()
     {
-        // One-sentence documents have probability 0.3 by construction: the sampler must agree with the enumeration.
+        // By construction a story has one sentence with probability 0.3 and a history document with 1/2: 0.31 in all.
+        // The sampler must agree with the enumeration (20,000 draws: one standard deviation is 0.0033).
         var corpus = new SyntheticCorpus(seed: 11, SyntheticLexicon.Tiny);
         var oneSentence = Enumerable.Range(0, 20_000).Count(i => corpus.Document(i).Sentences == 1);
         var enumerated = TinyDocuments.Value.Where(d => d.Sentences == 1).Sum(d => Math.Exp(d.LogProbability));
-        Assert.Equal(0.3, enumerated, 1e-12);
-        Assert.InRange(oneSentence / 20_000.0, 0.29, 0.31);
+        var expected = ((1 - SyntheticGrammar.HistoryShare) * 0.3) + (SyntheticGrammar.HistoryShare * 0.5);
+        Assert.Equal(0.31, expected, 1e-12);
+        Assert.Equal(expected, enumerated, 1e-12);
+        Assert.InRange(oneSentence / 20_000.0, expected - 0.012, expected + 0.012);
+    }
+
+    [Fact]
+    public void Enumerate_TinyGrammar_HistoryDocumentsHaveTheirShare()
+    {
+        var history = TinyDocuments.Value.Where(d => d.Text.StartsWith(SyntheticGrammar.HistoryOpening, StringComparison.Ordinal)).ToList();
+        Assert.Equal(SyntheticGrammar.HistoryShare, history.Sum(d => Math.Exp(d.LogProbability)), 1e-12);
+        Assert.All(history, d => Assert.Equal(Math.Log(SyntheticGrammar.HistoryShare / 6), d.LogProbability, 1e-12));
+    }
+
+    [Fact]
+    public void Sample_HistoryDocument_LogProbabilityIsTheProductOfItsChoices()
+    {
+        // The kind (history: 0.05 of 0.95 + 0.05), one of three endings, then a second sentence or none (1 of 2).
+        var corpus = new SyntheticCorpus(seed: 4);
+        var document = Enumerable.Range(0, 1_000).Select(i => corpus.Document(i))
+            .First(d => d.Text == "The transformer architecture was first introduced in 2017 by researchers at Google. It replaced recurrence with attention.");
+        Assert.Equal(Math.Log(0.05 / (0.95 + 0.05)) + Math.Log(1.0 / 3) + Math.Log(1.0 / 2), document.LogProbability, 1e-12);
+        Assert.Equal(2, document.Sentences);
+    }
+
+    [Fact]
+    public void Documents_DefaultCorpus_HistoryAtItsShareAndWithinTheContext()
+    {
+        // 20,000 documents: the count of history documents has mean 1,000 and standard deviation 31.
+        var gpt2 = TokenEncodings.Get(TokenEncodings.Gpt2);
+        var corpus = new SyntheticCorpus(SyntheticCorpus.DefaultSeed);
+        var history = Enumerable.Range(0, 20_000).Select(corpus.TrainDocument)
+            .Where(d => d.Text.StartsWith(SyntheticGrammar.HistoryOpening, StringComparison.Ordinal)).ToList();
+        Assert.InRange(history.Count, 1_000 - 125, 1_000 + 125);
+        Assert.Equal(6, history.Select(d => d.Text).Distinct().Count());
+        Assert.All(history, d => Assert.InRange(gpt2.Encode(d.Text).Length + 1, 14, SyntheticGrammar.MaxDocumentTokens));
+        var prompt = gpt2.Encode(SyntheticGrammar.HistoryOpening);
+        Assert.All(history, d => Assert.Equal(prompt, gpt2.Encode(d.Text)[..prompt.Length]));
     }
 
     [Fact]
@@ -104,6 +146,10 @@ public sealed class SyntheticGrammarTests
         var worst = " the elephants found a golden blanket in the hospital. later the elephants went to the bank and opened an account."
             + " later the elephants carried the blanket.";
         Assert.True(gpt2.Encode(worst).Length + 1 <= SyntheticGrammar.MaxDocumentTokens);
+        // The longest history document: 30 tokens ("Vaswani" and "recurrence" are several each), far from the limit.
+        var longestHistory = "The transformer architecture was first introduced in the paper Attention Is All You Need by Vaswani and colleagues at Google."
+            + " It replaced recurrence with attention.";
+        Assert.Equal(30, gpt2.Encode(longestHistory).Length);
     }
 
     [Fact]

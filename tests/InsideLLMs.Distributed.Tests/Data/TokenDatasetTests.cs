@@ -121,12 +121,28 @@ public sealed class TokenDatasetTests
     }
 
     [Fact]
-    public void Synthetic_VocabularyHoldsEveryLexiconWord()
+    public void Synthetic_VocabularyHoldsEveryLexiconWordAndTheHistory()
     {
+        // 20 documents hold about one history document: the history's tokens come from the grammar, not the sample.
         var dataset = TestData.SmallSynthetic(train: 20, validation: 10);
+        var gpt2 = TokenEncodings.Get(TokenEncodings.Gpt2);
         var words = SyntheticLexicon.Default.Words.Select(w => w.Word).ToList();
         Assert.All(words, w => Assert.DoesNotContain(ModelVocabulary.Unknown, dataset.Vocabulary.EncodeText(" " + w)));
-        Assert.InRange(dataset.Vocabulary.Count, words.Count + 2, words.Count + 10);
+        var history = new SyntheticCorpus().Grammar.VocabularyTexts.Skip(1).ToList();
+        Assert.Equal(6, history.Count);
+        Assert.All(history, text => Assert.DoesNotContain(ModelVocabulary.Unknown, dataset.Vocabulary.EncodeText(text)));
+        var historyOnly = history.SelectMany(gpt2.Encode).Distinct().Count(id => !words.Any(w => gpt2.Encode(" " + w).SequenceEqual([id])));
+        Assert.InRange(dataset.Vocabulary.Count, words.Count + historyOnly + 2, words.Count + historyOnly + 10);
+    }
+
+    [Fact]
+    public void Synthetic_DefaultVocabulary_KnowsEveryTokenOfTheDefaultPrompt()
+    {
+        // The walkthrough's prompt as typed (no leading space): GPT-2's "The", " transformer", ... " in", none unknown.
+        var ids = TestData.Synthetic.Vocabulary.EncodeText("The transformer architecture was first introduced in");
+        Assert.Equal(7, ids.Length);
+        Assert.DoesNotContain(ModelVocabulary.Unknown, ids);
+        Assert.Equal(SyntheticGrammar.HistoryOpening, TestData.Synthetic.Vocabulary.DecodeText(ids));
     }
 
     [Fact]

@@ -5,24 +5,56 @@ namespace InsideLLMs.Distributed.Maths.Data;
 /// <summary>
 /// A seeded probabilistic grammar whose documents need context: the entity of the first sentence is recalled
 /// by name or pronoun later, "was"/"were" and the pronoun agree with it, the place and the found object are
-/// recalled, and "bank" is followed by river or money words according to the first sentence.
+/// recalled, and "bank" is followed by river or money words according to the first sentence. One document in
+/// twenty is instead a line of history that starts with the walkthrough's default prompt.
 /// </summary>
 /// <remarks>
-/// <para>A document is 1-3 sentences; the count is a choice like any other, so the end of a document carries
-/// probability. <c>log p(document)</c> is the sum of the log-probabilities of every choice.</para>
-/// <para>The grammar is unambiguous, so p(text) is the probability of its single derivation: the sentences are
-/// the runs between periods; a first sentence starts with "the" or a name and a later one with an opener; the
-/// first sentence's kind shows in its third word (a motion verb or "found"), "river" is not a place, and "a"
-/// versus "some" separates an object from money; a later sentence's kind shows in the word after its subject
-/// (was/were, left, went, or an object verb); a subject is the entity or its pronoun, never both.</para>
+/// <para>A story is 1-3 sentences; the count is a choice like any other, so the end of a document carries
+/// probability. A history document is <see cref="HistoryOpening"/>, one of three true endings, and an optional
+/// second sentence. <c>log p(document)</c> is the sum of the log-probabilities of every choice, the first being
+/// the kind.</para>
+/// <para>The grammar is unambiguous, so p(text) is the probability of its single derivation. A history document
+/// starts with "The" without a leading space, which no story does (a story starts with " the" or a name); its
+/// ending shows in the words after "in" (" 2017 by", " 2017 in" or " the"), and its second sentence, if any,
+/// follows the first period. In a story, the sentences are the runs between periods; a first sentence starts
+/// with "the" or a name and a later one with an opener; the first sentence's kind shows in its third word (a
+/// motion verb or "found"), "river" is not a place, and "a" versus "some" separates an object from money; a later
+/// sentence's kind shows in the word after its subject (was/were, left, went, or an object verb); a subject is
+/// the entity or its pronoun, never both.</para>
 /// </remarks>
 public sealed class SyntheticGrammar
 {
     /// <summary>Changes whenever the same seed would produce different documents; checkpoints record it.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     /// <summary>Longest document in GPT-2 tokens, end-of-document token included: it must fit a 64-token context.</summary>
     public const int MaxDocumentTokens = 64;
+
+    /// <summary>
+    /// How every history document starts, and the walkthrough's default prompt: no leading space, so the prompt
+    /// typed on the page encodes to the GPT-2 tokens the documents start with ("The", " transformer", ... " in").
+    /// </summary>
+    public const string HistoryOpening = "The transformer architecture was first introduced in";
+
+    /// <summary>
+    /// Probability that a document is history rather than a story: 1 in 20 is ~2,500 of the 50,000 training
+    /// documents, and a default run (1,500 steps of 32 rows of 64 tokens, ~4 documents a row) reads ~10,000.
+    /// </summary>
+    public const double HistoryShare = 0.05;
+
+    private static readonly double[] KindWeights = [1 - HistoryShare, HistoryShare];
+
+    // Vaswani et al., "Attention Is All You Need" (Google Brain, Google Research, University of Toronto), NIPS 2017
+    // (the conference now called NeurIPS); equally likely.
+    private static readonly string[] HistoryEndings =
+    [
+        " 2017 by researchers at Google.",
+        " 2017 in the paper Attention Is All You Need.",
+        " the paper Attention Is All You Need by Vaswani and colleagues at Google.",
+    ];
+
+    // No second sentence (the document ends) or one, equally likely.
+    private static readonly string[] HistorySecondSentences = ["", " It replaced recurrence with attention."];
 
     // 1, 2 or 3 sentences: one-sentence documents are common enough that the model must learn to stop.
     private static readonly double[] SentenceCountWeights = [0.3, 0.4, 0.3];
@@ -47,8 +79,15 @@ public sealed class SyntheticGrammar
 
     public SyntheticLexicon Lexicon { get; }
 
-    /// <summary>Every word the grammar and its instructions can write, as one text; its tokens belong in the vocabulary.</summary>
-    public string VocabularyText => string.Concat(Lexicon.Words.Select(w => " " + w.Word)) + ".";
+    /// <summary>
+    /// Texts holding every token the grammar and its instructions can write: the lexicon's words, and each history
+    /// document whole (encoded alone, so its first token is "The" as in the corpus). Their tokens belong in the vocabulary.
+    /// </summary>
+    public IReadOnlyList<string> VocabularyTexts =>
+    [
+        string.Concat(Lexicon.Words.Select(w => " " + w.Word)) + ".",
+        .. HistoryEndings.SelectMany(ending => HistorySecondSentences.Select(second => HistoryOpening + ending + second)),
+    ];
 
     public SyntheticDocument Sample(DeterministicRandom random)
     {
@@ -91,7 +130,16 @@ public sealed class SyntheticGrammar
         };
     }
 
-    private SyntheticDocument Generate(Chooser chooser)
+    private SyntheticDocument Generate(Chooser chooser) => chooser.Weighted(KindWeights) == 0 ? Story(chooser) : History(chooser);
+
+    private static SyntheticDocument History(Chooser chooser)
+    {
+        var ending = chooser.Pick(HistoryEndings);
+        var second = chooser.Pick(HistorySecondSentences);
+        return new SyntheticDocument(HistoryOpening + ending + second, chooser.LogProbability, second.Length == 0 ? 1 : 2);
+    }
+
+    private SyntheticDocument Story(Chooser chooser)
     {
         var sentences = 1 + chooser.Weighted(SentenceCountWeights);
         var entity = ChooseEntity(chooser);

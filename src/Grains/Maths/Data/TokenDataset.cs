@@ -98,7 +98,8 @@ public sealed class TokenDataset
         var validationDocs = Tokenize(corpus, encoding, blockSize, validationDocuments, corpus.ValidationDocument);
 
         // Every word the grammar knows joins the vocabulary, so instructions and rare words are never <unk>.
-        var sourceIds = trainDocs.Concat(validationDocs).SelectMany(d => d.Tokens).Concat(encoding.Encode(corpus.Grammar.VocabularyText));
+        var sourceIds = trainDocs.Concat(validationDocs).SelectMany(d => d.Tokens)
+            .Concat(corpus.Grammar.VocabularyTexts.SelectMany(text => encoding.Encode(text)));
         var vocabulary = ModelVocabulary.Build(encoding, sourceIds);
 
         var (train, trainStarts) = Stream(trainDocs, vocabulary);
