@@ -216,12 +216,29 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         await Expect(page.Locator("#embedding-chart .scatterlayer .trace .points path").First).ToBeVisibleAsync(Slow);
 
         // Plotly finds the point under the mouse itself (its drag layer covers the markers): move there, then click.
-        var point = page.Locator("#embedding-chart .scatterlayer .trace").First.Locator(".points path").First;
-        var box = await point.BoundingBoxAsync() ?? throw new InvalidOperationException("The point has no box.");
-        await page.Mouse.MoveAsync(box.X + (box.Width / 2) - 3, box.Y + (box.Height / 2));
-        await page.Mouse.MoveAsync(box.X + (box.Width / 2), box.Y + (box.Height / 2), new() { Steps = 3 });
-        await Expect(page.Locator("#embedding-chart .hoverlayer .hovertext").First).ToBeVisibleAsync(new() { Timeout = 5_000 }); // Plotly found the point
-        await page.Mouse.ClickAsync(box.X + (box.Width / 2), box.Y + (box.Height / 2));
+        // The chart is redrawn when the version is republished, so a hover may be lost once: try the point again.
+        var hover = page.Locator("#embedding-chart .hoverlayer .hovertext").First;
+        for (var attempt = 0; ; attempt++)
+        {
+            var point = page.Locator("#embedding-chart .scatterlayer .trace").First.Locator(".points path").First;
+            await point.ScrollIntoViewIfNeededAsync();
+            var box = await point.BoundingBoxAsync() ?? throw new InvalidOperationException("The point has no box.");
+            var (x, y) = (box.X + (box.Width / 2), box.Y + (box.Height / 2));
+            await page.Mouse.MoveAsync(x - 3, y);
+            await page.Mouse.MoveAsync(x, y, new() { Steps = 3 });
+            try
+            {
+                await Expect(hover).ToBeVisibleAsync(new() { Timeout = 3_000 }); // Plotly found the point under the mouse
+            }
+            catch (PlaywrightException) when (attempt < 3)
+            {
+                continue;
+            }
+
+            await page.Mouse.ClickAsync(x, y);
+            break;
+        }
+
         await Expect(page.Locator("#pinned-token .piece")).ToBeVisibleAsync(new() { Timeout = 10_000 });
         var pinned = (await page.Locator("#pinned-token .piece").InnerTextAsync()).Replace("·", " ", StringComparison.Ordinal);
         var drawn = await page.EvaluateAsync<string[]>("() => document.getElementById('embedding-chart').data.flatMap(t => t.text)");
