@@ -218,16 +218,17 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         // Plotly finds the point under the mouse itself (its drag layer covers the markers): move there, then click.
         // The chart is redrawn when the version is republished, so a hover may be lost once: try the point again.
         var hover = page.Locator("#embedding-chart .hoverlayer .hovertext").First;
+        await page.Locator("#embedding-chart").ScrollIntoViewIfNeededAsync();
+        float x = 0, y = 0;
         for (var attempt = 0; ; attempt++)
         {
-            var point = page.Locator("#embedding-chart .scatterlayer .trace").First.Locator(".points path").First;
-            await point.ScrollIntoViewIfNeededAsync();
-            var box = await point.BoundingBoxAsync() ?? throw new InvalidOperationException("The point has no box.");
-            var (x, y) = (box.X + (box.Width / 2), box.Y + (box.Height / 2));
-            await page.Mouse.MoveAsync(x - 3, y);
-            await page.Mouse.MoveAsync(x, y, new() { Steps = 3 });
             try
             {
+                var point = page.Locator("#embedding-chart .scatterlayer .trace").First.Locator(".points path").First;
+                var box = await point.BoundingBoxAsync(new() { Timeout = 5_000 }) ?? throw new PlaywrightException("The point has no box.");
+                (x, y) = (box.X + (box.Width / 2), box.Y + (box.Height / 2));
+                await page.Mouse.MoveAsync(x - 3, y);
+                await page.Mouse.MoveAsync(x, y, new() { Steps = 3 });
                 await Expect(hover).ToBeVisibleAsync(new() { Timeout = 3_000 }); // Plotly found the point under the mouse
             }
             catch (PlaywrightException) when (attempt < 3)
