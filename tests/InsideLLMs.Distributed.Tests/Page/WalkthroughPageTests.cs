@@ -129,8 +129,6 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         var page = await fixture.OpenAsync();
         await Expect(page.Locator("#provenance")).ToContainTextAsync("version 'base'", new() { Timeout = 90_000 });
         using var http = new HttpClient { BaseAddress = fixture.Silo.WebAddress };
-        async Task<long> RevisionAsync() =>
-            (await http.GetFromJsonAsync<JsonElement>(new Uri("api/versions/base", UriKind.Relative))).GetProperty("revision").GetInt64();
 
         // The default: "bank" in a sentence where a river came first.
         await Expect(page.Locator("#qkv-summary")).ToContainTextAsync("(\" bank\")", new() { Timeout = 90_000 });
@@ -140,7 +138,7 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         // The default run republishes 'base' every 10 s: compare only numbers computed on the same revision.
         for (var attempt = 0; ; attempt++)
         {
-            var revision = await RevisionAsync();
+            var revision = await RevisionAsync(http);
             await page.Locator("#qkv-run").ClickAsync();
             await Expect(page.Locator("#qkv-table td[data-qkv-weight='5']")).ToBeVisibleAsync(Slow);
             var token = await page.Locator("#qkv-summary").GetAttributeAsync("data-token");
@@ -148,7 +146,7 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
             var view = await http.GetFromJsonAsync<JsonElement>(new Uri($"api/inspect/base/qkv?prompt={Uri.EscapeDataString(prompt)}&layer=0&head=0&token={token}", UriKind.Relative));
             var fromApi = view.GetProperty("weights").EnumerateArray().Select(w => w.GetDouble().ToString("F4", CultureInfo.InvariantCulture)).ToArray();
             // The view shown before the click may still be on screen for a moment: try again before judging.
-            if ((await RevisionAsync() != revision || !fromApi.SequenceEqual(onPage)) && attempt < 5)
+            if ((await RevisionAsync(http) != revision || !fromApi.SequenceEqual(onPage)) && attempt < 5)
             {
                 await Task.Delay(1000);
                 continue;
@@ -253,8 +251,6 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         var page = await fixture.OpenAsync("?topk=1");
         await Expect(page.Locator("#provenance")).ToContainTextAsync("version 'base'", new() { Timeout = 90_000 });
         using var http = new HttpClient { BaseAddress = fixture.Silo.WebAddress };
-        async Task<long> RevisionAsync() =>
-            (await http.GetFromJsonAsync<JsonElement>(new Uri("api/versions/base", UriKind.Relative))).GetProperty("revision").GetInt64();
 
         // Top-k 1 keeps one token: the chart's after-filter bar is the only token a step can draw, and the cut-off
         // line stands after it.
@@ -265,7 +261,7 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         for (var attempt = 0; ; attempt++)
         {
             // Three steps, each drawing the one token the chart kept just before it (spaces are shown as ·).
-            var revision = await RevisionAsync();
+            var revision = await RevisionAsync(http);
             var kept = new List<string>();
             var drawn = new List<string>();
             for (var i = 0; i < 3; i++)
@@ -278,7 +274,7 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
             }
 
             // The default run republishes 'base' every 10 s: a chart of other weights is no evidence either way.
-            if (!kept.SequenceEqual(drawn) && await RevisionAsync() != revision && attempt < 3)
+            if (!kept.SequenceEqual(drawn) && await RevisionAsync(http) != revision && attempt < 3)
             {
                 await page.Locator("#generation button:has-text('Reset')").ClickAsync();
                 await Expect(page.Locator("#completion")).ToHaveCountAsync(0);
@@ -358,6 +354,10 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         Assert.True(overflow <= 0, $"the page is {overflow} px wider than a 390 px screen");
         await fixture.SaveAsync(page, "phone");
     }
+
+    /// <summary>The revision of version 'base', which the default run republishes every 10 s in these tests.</summary>
+    private static async Task<long> RevisionAsync(HttpClient http) =>
+        (await http.GetFromJsonAsync<JsonElement>(new Uri("api/versions/base", UriKind.Relative))).GetProperty("revision").GetInt64();
 
     private static async Task<long> StepAsync(IPage page)
     {
