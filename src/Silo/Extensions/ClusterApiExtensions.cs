@@ -8,7 +8,7 @@ public static class ClusterApiExtensions
     public static IEndpointRouteBuilder MapClusterApi(this IEndpointRouteBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        app.MapGet("/api/cluster", async (IGrainFactory grains) => Results.Ok(await ClusterView.ReadAsync(grains)));
+        app.MapGet("/api/cluster", async (IGrainFactory grains) => Results.Ok(await ClusterView.ReadAsync(grains))).WithReadTimeout();
         return app;
     }
 }

@@ -17,9 +17,9 @@ public static class InferenceApiExtensions
         ArgumentNullException.ThrowIfNull(app);
         var versions = app.MapGroup("/api/versions");
         versions.MapGet("", async (IGrainFactory grains) =>
-            Results.Ok(await grains.GetGrain<IModelCatalogGrain>(InferenceNames.CatalogKey).ListAsync()));
+            Results.Ok(await grains.GetGrain<IModelCatalogGrain>(InferenceNames.CatalogKey).ListAsync())).WithReadTimeout();
         versions.MapGet("/{name}", (string name, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).GetInfoAsync())));
+            Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).GetInfoAsync()))).WithReadTimeout();
         versions.MapPost("/{name}", (string name, PublishRequest request, IGrainFactory grains) =>
             Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).PublishAsync(request.RunId, request.Stages))));
         versions.MapPost("/{name}/generate", GenerateAsync);

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Text.Json.Serialization;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Silo.Training;
@@ -32,7 +31,7 @@ public static class SiloExtensions
         }
 
         builder.UseOrleans(silo => silo.ConfigureInsideLlms(settings));
-        builder.Services.ConfigureHttpJsonOptions(json => json.SerializerOptions.Converters.Add(new JsonStringEnumConverter()));
+        builder.AddApiAdmission();
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
 
         // The bus registers the real event publisher first: AddTrainingServices only fills in what is still missing.
@@ -91,10 +90,12 @@ public static class SiloExtensions
     public static WebApplication MapSiloEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseApiAdmission();
         app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
-        app.MapTrainingApi();
-        app.MapClusterApi();
-        app.MapInferenceApi();
+        var api = app.MapGroup("").WithTextLimit();
+        api.MapTrainingApi();
+        api.MapClusterApi();
+        api.MapInferenceApi();
         app.MapWalkthroughPage();
         return app;
     }

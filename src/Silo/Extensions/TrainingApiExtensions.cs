@@ -14,11 +14,12 @@ public static class TrainingApiExtensions
     {
         ArgumentNullException.ThrowIfNull(app);
         var runs = app.MapGroup("/api/runs/{id}");
+        var reads = runs.MapGroup("").WithReadTimeout();
 
-        runs.MapGet("", async (string id, IGrainFactory grains) =>
+        reads.MapGet("", async (string id, IGrainFactory grains) =>
             Results.Ok(await Run(grains, id).GetStatusAsync()));
 
-        runs.MapGet("/history", async (string id, long? after, IGrainFactory grains) =>
+        reads.MapGet("/history", async (string id, long? after, IGrainFactory grains) =>
             Results.Ok(await Run(grains, id).GetHistoryAsync(after ?? -1)));
 
         runs.MapPost("", async (string id, TrainingRunSpec spec, IGrainFactory grains) =>
@@ -37,7 +38,7 @@ public static class TrainingApiExtensions
             }
         });
 
-        runs.MapGet("/embeddings", async (string id, IGrainFactory grains) =>
+        reads.MapGet("/embeddings", async (string id, IGrainFactory grains) =>
             Results.Ok(await Run(grains, id).GetEmbeddingSnapshotsAsync()));
 
         runs.MapPost("/stop", async (string id, IGrainFactory grains) =>
@@ -55,7 +56,7 @@ public static class TrainingApiExtensions
             }
         });
 
-        runs.MapGet("/trace", async (string id, IGrainFactory grains) =>
+        reads.MapGet("/trace", async (string id, IGrainFactory grains) =>
         {
             var spans = await Run(grains, id).GetTraceAsync();
             return Results.Bytes(TraceSpanConversion.ToChromeTraceJson(spans), "application/json", $"{SafeFileName(id)}.trace.json");
@@ -67,6 +68,3 @@ public static class TrainingApiExtensions
 
     private static string SafeFileName(string id) => string.Concat(id.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' ? c : '_'));
 }
-
-/// <summary>What a refused request returns: one message naming the problem.</summary>
-public sealed record ApiError(string Error);
