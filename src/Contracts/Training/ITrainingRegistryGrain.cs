@@ -8,6 +8,12 @@ public interface ITrainingRegistryGrain : IGrainWithStringKey
 {
     Task AddAsync(string runId);
 
+    /// <summary>
+    /// Adds the run unless <paramref name="limit"/> other runs are active already; false then, and nothing changes. One
+    /// grain decides, so two starts at once cannot both take the last place.
+    /// </summary>
+    Task<bool> TryAddAsync(string runId, int limit);
+
     Task RemoveAsync(string runId);
 
     Task<IReadOnlyList<string>> GetActiveRunsAsync();

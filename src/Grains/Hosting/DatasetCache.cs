@@ -12,19 +12,36 @@ public sealed class DatasetCache
 {
     private readonly ConcurrentDictionary<string, Lazy<TokenDataset>> _datasets = new(StringComparer.Ordinal);
 
+    private readonly CorpusLocator _corpora;
+
+    /// <summary>A cache that reads only the built-in corpus (tests, benchmarks).</summary>
+    public DatasetCache()
+        : this(new CorpusLocator(new AdmissionOptions()))
+    {
+    }
+
+    public DatasetCache(CorpusLocator corpora) => _corpora = corpora;
+
+    /// <summary>The spec's dataset, its corpus found through the <see cref="CorpusLocator"/>.</summary>
+    /// <exception cref="ArgumentException">The corpus is not allowed here, cannot be read, or is not UTF-8 text; the message says which.</exception>
     public TokenDataset Get(TrainingRunSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var key = $"{spec.Corpus}|{spec.Encoding}|{spec.Context}|{spec.Seed}";
         var lazy = _datasets.GetOrAdd(key, _ => new Lazy<TokenDataset>(
-            () => TrainingRunSpecs.LoadDataset(spec)));
+            () => TrainingRunSpecs.LoadDataset(spec with { Corpus = _corpora.Resolve(spec.Corpus) })));
         try
         {
             return lazy.Value;
         }
-        catch
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
             _datasets.TryRemove(key, out _); // a bad corpus must not stay cached as a failure
+            throw new ArgumentException(e.Message, e);
+        }
+        catch
+        {
+            _datasets.TryRemove(key, out _);
             throw;
         }
     }

@@ -26,6 +26,8 @@ public static class GrainServiceExtensions
         }
 
         services.TryAddSingleton(inspection);
+        services.TryAddSingleton(AdmissionOptions.From(configuration));
+        services.TryAddSingleton<CorpusLocator>();
         services.TryAddSingleton<ComputeScheduler>();
         services.TryAddSingleton<DatasetCache>();
         services.TryAddSingleton<TrainingMetrics>();

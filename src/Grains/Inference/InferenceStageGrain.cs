@@ -15,7 +15,7 @@ namespace InsideLLMs.Distributed.Grains.Inference;
 /// grain is reentrant so that one session's wait on the next stage does not hold up another session here.
 /// </summary>
 [Reentrant]
-public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDetails silo) : Grain, IInferenceStageGrain, IDisposable
+public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDetails silo, AdmissionOptions admission) : Grain, IInferenceStageGrain, IDisposable
 {
     /// <summary>A session nobody has used for this long is dropped (its client went away without ending it).</summary>
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(5);
@@ -46,6 +46,13 @@ public sealed class InferenceStageGrain(ComputeScheduler compute, ILocalSiloDeta
             {
                 throw new InvalidOperationException(
                     $"Stage {this.GetPrimaryKeyString()} has no cache for session {request.Session} (it was evicted after {IdleTimeout.TotalMinutes} idle minutes, or the stage moved to another silo); start the generation again.");
+            }
+
+            if (StageIndex == 0 && _sessions.Count >= admission.MaxSessions)
+            {
+                // Every session starts on the first stage, so its count is the version's.
+                throw new InvalidOperationException(
+                    $"Version '{Version}' has {_sessions.Count} generation sessions open, its limit (Inference:MaxSessions); try again when one ends.");
             }
 
             session = new Session(new Owned<KvCache>(new KvCache(), $"session {request.Session}'s cache on stage {this.GetPrimaryKeyString()}", exclusive: true));

@@ -66,9 +66,21 @@ public sealed class ModelInspector : IDisposable
             .Select(n => new NeighbourInfo(n.ModelId, Vocabulary.Describe(n.ModelId), n.Cosine, _embeddings.Word(n.ModelId)?.Category))];
     }
 
+    /// <summary>The largest attention view sent (every layer's and head's T x T weights): 16 MB, 4 layers x 4 heads at T 512.</summary>
+    public const long MaxAttentionViewBytes = 16_000_000;
+
+    /// <exception cref="ArgumentException">A bad prompt, or a view larger than <see cref="MaxAttentionViewBytes"/>.</exception>
     public AttentionView Attention(string prompt)
     {
         var ids = GenerationRules.Prompt(Vocabulary, prompt, Config.BlockSize);
+        var bytes = (long)ids.Length * ids.Length * Config.LayerCount * Config.HeadCount * sizeof(float);
+        if (bytes > MaxAttentionViewBytes)
+        {
+            throw new ArgumentException(
+                $"The attention view of a {ids.Length}-token prompt is every one of {Config.LayerCount} layers x {Config.HeadCount} heads' {ids.Length} x {ids.Length} weights, " +
+                $"{bytes:N0} bytes, more than the {MaxAttentionViewBytes:N0} a view may send; shorten the prompt (section 07 shows one head at a time).");
+        }
+
         using var scope = NewDisposeScope();
         using var probe = Run(ids);
         var heads = new List<AttentionHeadView>();

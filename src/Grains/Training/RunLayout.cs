@@ -1,5 +1,5 @@
 using InsideLLMs.Distributed.Contracts.Training;
-using InsideLLMs.Distributed.Maths.Training;
+using InsideLLMs.Distributed.Grains.Hosting;
 
 namespace InsideLLMs.Distributed.Grains.Training;
 
@@ -12,14 +12,12 @@ public static class RunLayout
 
     /// <summary>
     /// Throws <see cref="ArgumentException"/> naming the first problem: everything <see cref="TrainingRunSpecs.Validate"/>
-    /// checks, and a corpus file this silo cannot find. Nothing is created before this passes.
+    /// checks, and a corpus this silo may not read (see <see cref="CorpusLocator"/>). Nothing is created before this passes.
     /// </summary>
-    public static void Validate(TrainingRunSpec spec)
+    public static void Validate(TrainingRunSpec spec, CorpusLocator corpora)
     {
+        ArgumentNullException.ThrowIfNull(corpora);
         TrainingRunSpecs.Validate(spec);
-        if (spec.Corpus != TrainingPreset.SyntheticCorpusName && !File.Exists(spec.Corpus))
-        {
-            throw new ArgumentException($"The corpus file '{spec.Corpus}' does not exist on this silo.");
-        }
+        corpora.Resolve(spec.Corpus);
     }
 }

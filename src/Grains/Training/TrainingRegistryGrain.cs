@@ -14,6 +14,23 @@ public sealed class TrainingRegistryGrain(
         }
     }
 
+    public async Task<bool> TryAddAsync(string runId, int limit)
+    {
+        if (state.State.ActiveRuns.Contains(runId))
+        {
+            return true;
+        }
+
+        if (state.State.ActiveRuns.Count >= limit)
+        {
+            return false;
+        }
+
+        state.State.ActiveRuns.Add(runId);
+        await state.WriteStateAsync();
+        return true;
+    }
+
     public async Task RemoveAsync(string runId)
     {
         if (state.State.ActiveRuns.Remove(runId))

@@ -22,6 +22,8 @@ public sealed class TrainingRunGrain(
     ITrainingEventPublisher events,
     TrainingMetrics meter,
     DatasetCache datasets,
+    CorpusLocator corpora,
+    AdmissionOptions admission,
     ILogger<TrainingRunGrain> logger) : Grain, ITrainingRunGrain
 {
     private const int TraceSteps = 20;
@@ -49,12 +51,30 @@ public sealed class TrainingRunGrain(
             throw new InvalidOperationException($"Run '{RunId}' is already {state.State.Phase.ToString().ToLowerInvariant()} (step {state.State.Step}); stop it first.");
         }
 
-        RunLayout.Validate(spec);
-        datasets.Get(spec); // an unreadable corpus fails here, before any grain is created
-        state.State = new TrainingRunState { Spec = spec, Phase = RunPhase.Starting, StartedAt = DateTimeOffset.UtcNow };
-        _trace.Clear();
-        await state.WriteStateAsync();
-        await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).AddAsync(RunId);
+        // Admission, before any grain is created or storage written: the spec, the corpus, the memory, the run limit.
+        RunLayout.Validate(spec, corpora);
+        var data = datasets.Get(spec); // an unreadable corpus fails here
+        var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
+        RunAdmission.Admit(spec, data.Vocabulary.Count, admission.MemoryBudgetBytes, Math.Max(1, silos));
+        var registry = GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey);
+        if (!await registry.TryAddAsync(RunId, admission.MaxActiveRuns))
+        {
+            throw new InvalidOperationException(
+                $"The cluster already has {admission.MaxActiveRuns} active run(s) (Training:MaxActiveRuns): stop one, or wait for one to end, before starting '{RunId}'.");
+        }
+
+        try
+        {
+            state.State = new TrainingRunState { Spec = spec, Phase = RunPhase.Starting, StartedAt = DateTimeOffset.UtcNow };
+            _trace.Clear();
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            await registry.RemoveAsync(RunId);
+            throw;
+        }
+
         StartLoop(resume: false);
         return Status();
     }

@@ -64,6 +64,13 @@ public sealed class TextCorpus
                 $"The corpus file '{path}' is not valid UTF-8: invalid byte 0x{bytes[bytesRead]:X2} at byte offset {bytesRead}.");
         }
 
+        var nul = Array.IndexOf(chars, '\0', 0, charsWritten);
+        if (nul >= 0)
+        {
+            // Valid UTF-8, but no text file holds NUL: this is a binary file (an archive, an image, a model).
+            throw new InvalidDataException($"The corpus file '{path}' holds a NUL character at character {nul}: it is a binary file, not text.");
+        }
+
         return new string(chars, 0, charsWritten);
     }
 }
