@@ -22,8 +22,8 @@ internal static class TrainClusterCommands
 
     /// <summary>
     /// The spec, checked here with the silo's own checks before any connection, so bad input costs nothing (the run
-    /// grain checks it again). A corpus file that exists here is sent as a full path: on a local cluster the silos
-    /// read the same file.
+    /// grain checks it again, with the corpus and the memory the run would take). A corpus file is named as the silos
+    /// see it: relative to their data directory (<c>Data:Directory</c>).
     /// </summary>
     /// <exception cref="CliUsageException">The first bad value, named.</exception>
     internal static TrainingRunSpec ClusterSpec(TrainingChoices choices, int? stages, int? replicas, string? schedule)
@@ -34,11 +34,6 @@ internal static class TrainClusterCommands
             Replicas = replicas ?? Defaults.Replicas,
             Schedule = (schedule ?? Defaults.Schedule).Trim().ToLowerInvariant(),
         };
-        if (spec.Corpus != Defaults.Corpus && File.Exists(spec.Corpus))
-        {
-            spec = spec with { Corpus = Path.GetFullPath(spec.Corpus) };
-        }
-
         try
         {
             return TrainingRunSpecs.Validate(spec);

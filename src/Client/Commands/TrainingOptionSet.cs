@@ -14,7 +14,7 @@ internal sealed class TrainingOptionSet
 {
     private static readonly TrainingRunSpec Defaults = new();
 
-    public Option<string?> Corpus { get; } = new("--corpus") { Description = "'synthetic' or the path of a UTF-8 text file (on a cluster, one every silo can read).", HelpName = "synthetic|path" };
+    public Option<string?> Corpus { get; } = new("--corpus") { Description = "'synthetic' or a UTF-8 text file: locally its path; on a cluster its name in the silos' data directory (Data:Directory).", HelpName = "synthetic|path" };
 
     public Option<string?> Encoding { get; } = new("--encoding", "-e") { Description = "Token encoding of the corpus: gpt2, r50k, cl100k, o200k, char.", HelpName = "name" };
 

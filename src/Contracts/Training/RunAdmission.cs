@@ -8,7 +8,7 @@ public sealed record RunMemoryEstimate(IReadOnlyList<StageMemory> Stages, int Re
     public StageMemory Largest => Stages.MaxBy(s => s.TotalBytes)!;
 
     /// <summary>Every stage of every replica.</summary>
-    public long TotalBytes => Stages.Sum(s => s.TotalBytes) * Replicas;
+    public long TotalBytes => StageMemory.Bytes(Stages.Sum(s => (double)s.TotalBytes) * Replicas);
 }
 
 /// <summary>
@@ -44,16 +44,16 @@ public static class RunAdmission
             throw new ArgumentException(
                 $"The run would need about {StageMemory.Format(largest.TotalBytes)} for stage {largest.Stage} alone " +
                 $"({largest.Parameters:N0} parameters with gradients and optimizer state {StageMemory.Format(largest.StateBytes)}, " +
-                $"activations of {largest.MicroBatchesInFlight} micro-batch(es) in flight {StageMemory.Format(largest.ActivationBytesPerMicroBatch * largest.MicroBatchesInFlight)}" +
+                $"activations of {largest.MicroBatchesInFlight} micro-batch(es) in flight {StageMemory.Format(largest.ActivationBytes)}" +
                 (largest.LogitBytes > 0 ? $", logits {StageMemory.Format(largest.LogitBytes)}" : "") +
                 $"), but a silo's memory budget (Compute:MemoryBudget) is {StageMemory.Format(budgetPerSilo)}: {Advice}.");
         }
 
-        if (estimate.TotalBytes > budgetPerSilo * silos)
+        if (estimate.TotalBytes > (double)budgetPerSilo * silos)
         {
             throw new ArgumentException(
                 $"The run would need about {StageMemory.Format(estimate.TotalBytes)} in all ({spec.Stages} stage(s) x {spec.Replicas} replica(s)), " +
-                $"but the cluster's {silos} silo(s) have {StageMemory.Format(budgetPerSilo * silos)} of memory budget together " +
+                $"but the cluster's {silos} silo(s) have {StageMemory.Format(StageMemory.Bytes((double)budgetPerSilo * silos))} of memory budget together " +
                 $"({StageMemory.Format(budgetPerSilo)} each, Compute:MemoryBudget): {Advice}, or add silos.");
         }
 

@@ -14,7 +14,7 @@ public sealed record TrainingRunSpec
 {
     private static TrainingPreset Default => TrainingPresets.Synthetic;
 
-    /// <summary>"synthetic" or the path of a UTF-8 text file every silo can read.</summary>
+    /// <summary>"synthetic", or a UTF-8 text file named relative to the silos' data directory (<c>Data:Directory</c>).</summary>
     [Id(0)] public string Corpus { get; init; } = Default.Corpus;
 
     [Id(1)] public string Encoding { get; init; } = Default.Encoding;

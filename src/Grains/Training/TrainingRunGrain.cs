@@ -51,32 +51,45 @@ public sealed class TrainingRunGrain(
             throw new InvalidOperationException($"Run '{RunId}' is already {state.State.Phase.ToString().ToLowerInvariant()} (step {state.State.Step}); stop it first.");
         }
 
-        // Admission, before any grain is created or storage written: the spec, the corpus, the memory, the run limit.
-        RunLayout.Validate(spec, corpora);
-        var data = datasets.Get(spec); // an unreadable corpus fails here
-        var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
-        RunAdmission.Admit(spec, data.Vocabulary.Count, admission.MemoryBudgetBytes, Math.Max(1, silos));
-        var registry = GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey);
-        if (!await registry.TryAddAsync(RunId, admission.MaxActiveRuns))
-        {
-            throw new InvalidOperationException(
-                $"The cluster already has {admission.MaxActiveRuns} active run(s) (Training:MaxActiveRuns): stop one, or wait for one to end, before starting '{RunId}'.");
-        }
-
         try
         {
+            await AdmitAsync(spec);
             state.State = new TrainingRunState { Spec = spec, Phase = RunPhase.Starting, StartedAt = DateTimeOffset.UtcNow };
             _trace.Clear();
             await state.WriteStateAsync();
         }
         catch
         {
-            await registry.RemoveAsync(RunId);
+            await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).RemoveAsync(RunId);
+            if (!state.RecordExists)
+            {
+                DeactivateOnIdle(); // a refused start of a new run leaves no activation behind, as it leaves no record
+            }
+
             throw;
         }
 
         StartLoop(resume: false);
         return Status();
+    }
+
+    /// <summary>
+    /// Admission, before any grain is created or storage written: the spec, the corpus, the memory it would take against
+    /// the budget of the active silos, and the cluster's limit on active runs (which this run then holds a place in).
+    /// </summary>
+    /// <exception cref="ArgumentException">The spec, its corpus or its memory is refused; the message says why.</exception>
+    /// <exception cref="InvalidOperationException">The cluster has as many active runs as it allows.</exception>
+    private async Task AdmitAsync(TrainingRunSpec spec)
+    {
+        RunLayout.Validate(spec, corpora);
+        var data = datasets.Get(spec); // an unreadable corpus fails here
+        var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
+        RunAdmission.Admit(spec, data.Vocabulary.Count, admission.MemoryBudgetBytes, Math.Max(1, silos));
+        if (!await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).TryAddAsync(RunId, admission.MaxActiveRuns))
+        {
+            throw new InvalidOperationException(
+                $"The cluster already has {admission.MaxActiveRuns} active run(s), its limit (Training:MaxActiveRuns): stop one, or wait for one to end, before starting '{RunId}'.");
+        }
     }
 
     public async Task<RunStatus> StopAsync()
@@ -101,7 +114,15 @@ public sealed class TrainingRunGrain(
         return Status();
     }
 
-    public Task<RunStatus> GetStatusAsync() => Task.FromResult(Status());
+    public Task<RunStatus> GetStatusAsync()
+    {
+        if (!state.RecordExists && _loop is null)
+        {
+            DeactivateOnIdle(); // asking about a run that was never started keeps nothing active
+        }
+
+        return Task.FromResult(Status());
+    }
 
     public Task<RunStatus> RollBackAsync()
     {

@@ -16,7 +16,10 @@ public sealed record StageMemory(int Stage, long Parameters, long StateBytes, lo
     /// <summary>Bytes a parameter costs while training (see <see cref="StateBytes"/>).</summary>
     public const int BytesPerParameter = 32;
 
-    public long TotalBytes => StateBytes + (ActivationBytesPerMicroBatch * MicroBatchesInFlight) + LogitBytes;
+    public long TotalBytes => Bytes(StateBytes + ((double)ActivationBytesPerMicroBatch * MicroBatchesInFlight) + LogitBytes);
+
+    /// <summary>The activations of every micro-batch in flight.</summary>
+    public long ActivationBytes => Bytes((double)ActivationBytesPerMicroBatch * MicroBatchesInFlight);
 
     /// <summary>
     /// Every stage of one replica. Activations per block follow the count of Korthikanti et al. (2022) for a
@@ -30,8 +33,9 @@ public sealed record StageMemory(int Stage, long Parameters, long StateBytes, lo
         ArgumentNullException.ThrowIfNull(config);
         ArgumentOutOfRangeException.ThrowIfLessThan(batchSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(microBatches, 1);
-        long b = batchSize, t = config.BlockSize, c = config.EmbeddingSize, h = config.HeadCount, v = config.VocabularySize;
-        long bias = config.Bias ? 1 : 0;
+        // In doubles: a spec far beyond any machine (a width of 10^5, a batch of 10^9) must give a huge estimate, not wrap.
+        double b = batchSize, t = config.BlockSize, c = config.EmbeddingSize, h = config.HeadCount, v = config.VocabularySize;
+        double bias = config.Bias ? 1 : 0;
         var block = (12 * c * c) + (11 * bias * c) + (2 * c); // attention and MLP matrices, their biases, two norm gains
         var blockActivations = 2 * b * t * c * (34 + (5 * h * t / Math.Max(1, c)));
         return
@@ -44,15 +48,18 @@ public sealed record StageMemory(int Stage, long Parameters, long StateBytes, lo
                 var activations = (stage.BlockCount * blockActivations) + (stage.IsFirst ? 2 * b * t * c * 4 : 0);
                 var inFlight = schedule == PipelineScheduleKind.GPipe ? microBatches : Math.Min(microBatches, stages - stage.Index);
                 var logits = stage.IsLast ? 3 * b * t * v * sizeof(float) : 0;
-                return new StageMemory(stage.Index, parameters, parameters * BytesPerParameter, activations, inFlight, logits);
+                return new StageMemory(stage.Index, Bytes(parameters), Bytes(parameters * BytesPerParameter), Bytes(activations), inFlight, Bytes(logits));
             }),
         ];
     }
 
+    /// <summary>A count of bytes as a long, saturating at <see cref="long.MaxValue"/> instead of wrapping.</summary>
+    public static long Bytes(double value) => value >= long.MaxValue ? long.MaxValue : (long)value;
+
     /// <summary>Bytes as people read them: "1.4 GB", "512 MB", "80 kB".</summary>
     public static string Format(long bytes) => bytes switch
     {
-        >= 1_000_000_000 => (bytes / 1e9).ToString("F1", CultureInfo.InvariantCulture) + " GB",
+        >= 1_000_000_000 => (bytes / 1e9).ToString("N1", CultureInfo.InvariantCulture) + " GB",
         >= 1_000_000 => (bytes / 1e6).ToString("F0", CultureInfo.InvariantCulture) + " MB",
         >= 1_000 => (bytes / 1e3).ToString("F0", CultureInfo.InvariantCulture) + " kB",
         _ => bytes.ToString(CultureInfo.InvariantCulture) + " B",
