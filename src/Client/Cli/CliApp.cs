@@ -5,7 +5,7 @@ using InsideLLMs.Distributed.Client.Commands;
 namespace InsideLLMs.Distributed.Client.Cli;
 
 /// <summary>The client's entry point. Tests call <see cref="RunAsync"/> in-process with their own writers.</summary>
-internal static class CliApp
+internal static partial class CliApp
 {
     public static RootCommand CreateRootCommand()
     {
@@ -37,7 +37,7 @@ internal static class CliApp
             // The library's own handler exits 1 and prints the whole help; bad input is exit 2 with a pointer to help.
             foreach (var error in parseResult.Errors)
             {
-                await stderr.WriteLineAsync($"error: {error.Message}");
+                await stderr.WriteLineAsync($"error: {Readable(error.Message)}");
             }
 
             var command = parseResult.CommandResult.Command;
@@ -53,4 +53,19 @@ internal static class CliApp
         };
         return await parseResult.InvokeAsync(invocation, cancellationToken);
     }
+
+    /// <summary>
+    /// The parser's message with the .NET type it expected said in words: "Cannot parse argument 'ten' for option
+    /// '--steps' as a whole number." rather than "as expected type 'System.Nullable`1[System.Int32]'".
+    /// </summary>
+    internal static string Readable(string message) => ExpectedType().Replace(message, match => match.Groups["type"].Value switch
+    {
+        "Int32" or "Int64" => "as a whole number",
+        "Double" or "Single" => "as a number",
+        "Boolean" => "as true or false",
+        var other => $"as {other}",
+    });
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"as expected type 'System\.(?:Nullable`1\[System\.)?(?<type>\w+)\]?'")]
+    private static partial System.Text.RegularExpressions.Regex ExpectedType();
 }

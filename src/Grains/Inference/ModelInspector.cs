@@ -78,7 +78,7 @@ public sealed class ModelInspector : IDisposable
         {
             throw new ArgumentException(
                 $"The attention view of a {ids.Length}-token prompt is every one of {Config.LayerCount} layers x {Config.HeadCount} heads' {ids.Length} x {ids.Length} weights, " +
-                $"{bytes:N0} bytes, more than the {MaxAttentionViewBytes:N0} a view may send; shorten the prompt (section 07 shows one head at a time).");
+                $"{bytes:N0} bytes, more than the {MaxAttentionViewBytes:N0} a view may send; shorten the prompt, or ask for one layer and head at a time (the Q/K/V view).");
         }
 
         using var scope = NewDisposeScope();

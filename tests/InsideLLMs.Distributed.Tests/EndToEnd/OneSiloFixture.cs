@@ -45,6 +45,7 @@ public sealed class OneSiloFixture : IAsyncLifetime
         var logs = Directory.CreateTempSubdirectory("insidellms-e2e-").FullName;
         var configuration = new Dictionary<string, string>
         {
+            ["Training:AutoStart"] = "false", // the tests start their own runs
             ["Compute:Workers"] = "2",
             ["Compute:TorchThreadsPerWorker"] = "1",
             ["Training:SupervisorIntervalSeconds"] = "1",
