@@ -12,9 +12,9 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|all]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
-///        page: [--seconds S] [--pages 1,4]
+///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -58,6 +58,9 @@ internal static class BenchmarkApp
                 }
 
                 break;
+            case "memory":
+                await MemorySuite.RunAsync(results, steps ?? 3);
+                break;
             case "profile":
                 Profile(threads, steps ?? 400);
                 break;
@@ -67,7 +70,7 @@ internal static class BenchmarkApp
                 Shakespeare(results, threads, corpus, steps);
                 break;
             default:
-                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, all.");
+                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, memory, all.");
                 return 2;
         }
 

@@ -14,14 +14,14 @@ public sealed class StageMemoryTests
     {
         // B 3, T 8, C 4, H 2, V 10, no biases. A block: 12·C² + 2·C = 200 parameters.
         // Stage 0: a block + token and position tables (10 + 8)·4 = 272; stage 1: a block + ln_f 4 + its copy of the tied head 40 = 244.
-        // A block's activations: 2·B·T·C·(34 + 5·H·T/C) = 2·3·8·4·54 = 10,368 bytes; stage 0 adds the embeddings' 2·B·T·C·4 = 768.
+        // A block keeps 96 bytes per row, position and channel: 96·(3·8·4) = 9,216; stage 0 adds its two lookups, 8·96 = 768.
         // 1F1B holds min(M, P - s) micro-batches: 2 on stage 0, 1 on stage 1. Logits: 3·B·T·V·4 = 2,880 bytes.
         var stages = StageMemory.Estimate(Tiny, stages: 2, batchSize: 3, microBatches: 4, PipelineScheduleKind.OneFOneB);
 
-        Assert.Equal(new StageMemory(0, 272, 272 * 32, 11_136, 2, 0), stages[0]);
-        Assert.Equal(new StageMemory(1, 244, 244 * 32, 10_368, 1, 2_880), stages[1]);
-        Assert.Equal((272 * 32) + (2 * 11_136), stages[0].TotalBytes);
-        Assert.Equal((244 * 32) + 10_368 + 2_880, stages[1].TotalBytes);
+        Assert.Equal(new StageMemory(0, 272, 272 * 36, 9_984, 2, 0), stages[0]);
+        Assert.Equal(new StageMemory(1, 244, 244 * 36, 9_216, 1, 2_880), stages[1]);
+        Assert.Equal(24_000_000 + (272 * 36) + (2 * 9_984), stages[0].TotalBytes);
+        Assert.Equal(24_000_000 + (244 * 36) + 9_216 + 2_880, stages[1].TotalBytes);
     }
 
     [Fact]
