@@ -6,15 +6,21 @@ namespace InsideLLMs.Distributed.Contracts.Training;
 /// </summary>
 public interface ITrainingRegistryGrain : IGrainWithStringKey
 {
-    Task AddAsync(string runId);
-
     /// <summary>
-    /// Adds the run unless <paramref name="limit"/> other runs are active already; false then, and nothing changes. One
-    /// grain decides, so two starts at once cannot both take the last place.
+    /// Adds the run, with the memory it was estimated to take, unless <paramref name="limit"/> runs are active already
+    /// or the active runs' estimates and this one's together exceed <paramref name="clusterBudgetBytes"/>; then nothing
+    /// changes and the answer says which. One grain decides, so two starts at once cannot both take the last place.
     /// </summary>
-    Task<bool> TryAddAsync(string runId, int limit);
+    Task<RegistryAdmission> TryAddAsync(string runId, int limit, long estimatedBytes, long clusterBudgetBytes);
 
     Task RemoveAsync(string runId);
 
     Task<IReadOnlyList<string>> GetActiveRunsAsync();
 }
+
+/// <summary>The registry's answer to a start: admitted, or refused with the active runs and the memory they hold.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RegistryAdmission(
+    [property: Id(0)] bool Admitted,
+    [property: Id(1)] IReadOnlyList<string> ActiveRuns,
+    [property: Id(2)] long ActiveBytes);

@@ -54,4 +54,7 @@ public sealed class TrainingRunState
 public sealed class TrainingRegistryState
 {
     [Id(0)] public HashSet<string> ActiveRuns { get; set; } = [];
+
+    /// <summary>The memory each active run was admitted with (bytes, every stage of every replica).</summary>
+    [Id(1)] public Dictionary<string, long> EstimatedBytes { get; set; } = [];
 }

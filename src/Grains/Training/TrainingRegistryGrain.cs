@@ -6,34 +6,29 @@ public sealed class TrainingRegistryGrain(
     [PersistentState("registry", TrainingStorage.ProviderName)] IPersistentState<TrainingRegistryState> state)
     : Grain, ITrainingRegistryGrain
 {
-    public async Task AddAsync(string runId)
+    public async Task<RegistryAdmission> TryAddAsync(string runId, int limit, long estimatedBytes, long clusterBudgetBytes)
     {
-        if (state.State.ActiveRuns.Add(runId))
-        {
-            await state.WriteStateAsync();
-        }
-    }
-
-    public async Task<bool> TryAddAsync(string runId, int limit)
-    {
+        var others = state.State.ActiveRuns.Where(r => r != runId).Order(StringComparer.Ordinal).ToList();
+        var held = others.Sum(r => state.State.EstimatedBytes.GetValueOrDefault(r));
         if (state.State.ActiveRuns.Contains(runId))
         {
-            return true;
+            return new RegistryAdmission(true, others, held);
         }
 
-        if (state.State.ActiveRuns.Count >= limit)
+        if (others.Count >= limit || (double)held + estimatedBytes > clusterBudgetBytes)
         {
-            return false;
+            return new RegistryAdmission(false, others, held);
         }
 
         state.State.ActiveRuns.Add(runId);
+        state.State.EstimatedBytes[runId] = estimatedBytes;
         await state.WriteStateAsync();
-        return true;
+        return new RegistryAdmission(true, others, held);
     }
 
     public async Task RemoveAsync(string runId)
     {
-        if (state.State.ActiveRuns.Remove(runId))
+        if (state.State.ActiveRuns.Remove(runId) | state.State.EstimatedBytes.Remove(runId))
         {
             await state.WriteStateAsync();
         }

@@ -78,18 +78,27 @@ public sealed class TrainingRunGrain(
     /// the budget of the active silos, and the cluster's limit on active runs (which this run then holds a place in).
     /// </summary>
     /// <exception cref="ArgumentException">The spec, its corpus or its memory is refused; the message says why.</exception>
-    /// <exception cref="InvalidOperationException">The cluster has as many active runs as it allows.</exception>
+    /// <exception cref="InvalidOperationException">The cluster has as many active runs as it allows, or they hold too much of its memory for this one.</exception>
     private async Task AdmitAsync(TrainingRunSpec spec)
     {
         RunLayout.Validate(spec, corpora);
         var data = datasets.Get(spec); // an unreadable corpus fails here
         var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
-        RunAdmission.Admit(spec, data.Vocabulary.Count, admission.MemoryBudgetBytes, Math.Max(1, silos));
-        if (!await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).TryAddAsync(RunId, admission.MaxActiveRuns))
+        var estimate = RunAdmission.Admit(spec, data.Vocabulary.Count, admission.MemoryBudgetBytes, Math.Max(1, silos));
+        var cluster = StageMemory.Bytes((double)admission.MemoryBudgetBytes * Math.Max(1, silos));
+        var place = await GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey)
+            .TryAddAsync(RunId, admission.MaxActiveRuns, estimate.TotalBytes, cluster);
+        if (place.Admitted)
         {
-            throw new InvalidOperationException(
-                $"The cluster already has {admission.MaxActiveRuns} active run(s), its limit (Training:MaxActiveRuns): stop one, or wait for one to end, before starting '{RunId}'.");
+            return;
         }
+
+        var active = string.Join(", ", place.ActiveRuns.Select(r => $"'{r}'"));
+        throw new InvalidOperationException(place.ActiveRuns.Count >= admission.MaxActiveRuns
+            ? $"The cluster already has {place.ActiveRuns.Count} active run(s) ({active}), its limit (Training:MaxActiveRuns): stop one, or wait for one to end, before starting '{RunId}'."
+            : $"The active run(s) {active} already hold about {StageMemory.Format(place.ActiveBytes)} of the cluster's {StageMemory.Format(cluster)} memory budget " +
+              $"({Math.Max(1, silos)} silo(s) x {StageMemory.Format(admission.MemoryBudgetBytes)}, Compute:MemoryBudget), and '{RunId}' would need about {StageMemory.Format(estimate.TotalBytes)} more: " +
+              "stop a run, wait for one to end, or add silos.");
     }
 
     public async Task<RunStatus> StopAsync()

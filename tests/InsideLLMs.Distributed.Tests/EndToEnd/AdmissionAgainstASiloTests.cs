@@ -12,7 +12,7 @@ namespace InsideLLMs.Distributed.Tests.EndToEnd;
 
 /// <summary>
 /// Admission against a real silo process (<see cref="AdmissionSiloFixture"/>), through the HTTP API and the client alike:
-/// runs too large for the memory budget, corpora from outside the data directory or not text, the active-run and
+/// runs too large for the memory budget (alone, or beside the active runs), corpora from outside the data directory or not text, the active-run and
 /// session limits, prompts longer than the context. Each refusal has its status or exit code and a message saying why,
 /// and leaves nothing behind: no activation of the run's grains, nothing about the run in the Redis store.
 /// </summary>
@@ -84,33 +84,68 @@ public sealed class AdmissionAgainstASiloTests(AdmissionSiloFixture silo)
     }
 
     [Fact]
-    public async Task ActiveRunLimit_ASecondRunIs409OverHttpAndExit1FromTheClient_UntilTheFirstStops()
+    public async Task ActiveRunLimit_AThirdRunIs409OverHttpAndExit1FromTheClient_UntilOneStops()
     {
-        var first = $"adm-limit-a-{Guid.NewGuid():N}"[..24];
-        var second = $"adm-limit-b-{Guid.NewGuid():N}"[..24];
-        using (var started = await Http.PostAsJsonAsync(Relative($"api/runs/{first}"), AdmissionSiloFixture.TinySpec(steps: 100_000)))
-        {
-            Assert.True(started.IsSuccessStatusCode, $"{(int)started.StatusCode} {await started.Content.ReadAsStringAsync()}");
-        }
-
+        string[] running = [$"adm-limit-a-{Guid.NewGuid():N}"[..24], $"adm-limit-b-{Guid.NewGuid():N}"[..24]];
+        var later = $"adm-limit-c-{Guid.NewGuid():N}"[..24];
         try
         {
-            const string limit = "The cluster already has 1 active run(s), its limit (Training:MaxActiveRuns): stop one, or wait for one to end, before starting";
+            foreach (var run in running)
+            {
+                await StartAsync(run, AdmissionSiloFixture.TinySpec(steps: 100_000));
+            }
+
+            var limit = $"The cluster already has 2 active run(s) ('{running.Min(StringComparer.Ordinal)}', '{running.Max(StringComparer.Ordinal)}'), " +
+                "its limit (Training:MaxActiveRuns): stop one, or wait for one to end, before starting";
             await RefusedAsync(AdmissionSiloFixture.TinySpec(), HttpStatusCode.Conflict, limit);
-            await RefusedByClientAsync(ExitCodes.Failure, "--layers", "1", "--width", "16", "--heads", "2", "--context", "32");
+            var client = await RefusedByClientAsync(ExitCodes.Failure, "--layers", "1", "--width", "16", "--heads", "2", "--context", "32");
+            Assert.Contains(limit, client, StringComparison.Ordinal);
         }
         finally
         {
-            using var stopped = await Http.PostAsync(Relative($"api/runs/{first}/stop"), null);
-            Assert.True(stopped.IsSuccessStatusCode, $"stop: {(int)stopped.StatusCode} {await stopped.Content.ReadAsStringAsync()}");
+            await StopAsync(running[0]);
         }
 
-        using (var started = await Http.PostAsJsonAsync(Relative($"api/runs/{second}"), AdmissionSiloFixture.TinySpec()))
+        await StartAsync(later, AdmissionSiloFixture.TinySpec());
+        Assert.Equal("Completed", (await silo.WaitForRunAsync(later)).GetProperty("phase").GetString());
+        await StopAsync(running[1]);
+    }
+
+    [Fact]
+    public async Task MemoryHeldByActiveRuns_ARunThatFitsAloneButNotBesideThemIs409_UntilTheyStop()
+    {
+        // 1 layer x 1152 wide: 16.3M parameters, about 610 MB with gradients and AdamW, a step of 64 tokens in a blink.
+        var wide = AdmissionSiloFixture.TinySpec(steps: 100_000);
+        (wide["width"], wide["heads"]) = (1152, 8);
+        var first = $"adm-memory-a-{Guid.NewGuid():N}"[..24];
+        await StartAsync(first, wide);
+        try
         {
-            Assert.True(started.IsSuccessStatusCode, $"after the stop: {(int)started.StatusCode} {await started.Content.ReadAsStringAsync()}");
+            var error = await RefusedAsync(wide, HttpStatusCode.Conflict,
+                $"The active run(s) '{first}' already hold about 6", "of the cluster's 1.0 GB memory budget (1 silo(s) x 1.0 GB, Compute:MemoryBudget), and '",
+                "' would need about 6", "more: stop a run, wait for one to end, or add silos.");
+            Assert.Contains(" MB more", error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await StopAsync(first);
         }
 
-        Assert.Equal("Completed", (await silo.WaitForRunAsync(second)).GetProperty("phase").GetString());
+        var second = $"adm-memory-b-{Guid.NewGuid():N}"[..24];
+        await StartAsync(second, wide);
+        await StopAsync(second);
+    }
+
+    private async Task StartAsync(string run, Dictionary<string, object> spec)
+    {
+        using var started = await Http.PostAsJsonAsync(Relative($"api/runs/{run}"), spec);
+        Assert.True(started.IsSuccessStatusCode, $"start {run}: {(int)started.StatusCode} {await started.Content.ReadAsStringAsync()}");
+    }
+
+    private async Task StopAsync(string run)
+    {
+        using var stopped = await Http.PostAsync(Relative($"api/runs/{run}/stop"), null);
+        Assert.True(stopped.IsSuccessStatusCode, $"stop {run}: {(int)stopped.StatusCode} {await stopped.Content.ReadAsStringAsync()}");
     }
 
     [Fact]

@@ -9,7 +9,7 @@ namespace InsideLLMs.Distributed.Tests.EndToEnd;
 
 /// <summary>
 /// One real silo process with tight admission settings and Redis storage, so that what a refused request leaves behind
-/// can be read in the store itself: a 1 GB memory budget, one active run, two generation sessions, and a data directory
+/// can be read in the store itself: a 1 GB memory budget, two active runs, two generation sessions, and a data directory
 /// holding a text corpus, a binary file, a Latin-1 file and links out of it. A small run is published as
 /// <see cref="Version"/> (context 32) for the generation limits.
 /// </summary>
@@ -62,7 +62,7 @@ public sealed class AdmissionSiloFixture : IAsyncLifetime
             ["Compute:Workers"] = "1",
             ["Compute:TorchThreadsPerWorker"] = "1",
             ["Compute:MemoryBudget"] = MemoryBudget,
-            ["Training:MaxActiveRuns"] = "1",
+            ["Training:MaxActiveRuns"] = "2",
             ["Inference:MaxSessions"] = "2",
             ["Data:Directory"] = DataDirectory,
             ["Data:MaxCorpusBytes"] = "100000",
