@@ -1,6 +1,7 @@
 using System.Net;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Silo.Training;
 using Orleans.Dashboard;
 using Orleans.Configuration;
@@ -113,5 +114,10 @@ public static class SiloExtensions
         Console.WriteLine(
             $"InsideLLMs silo ready.{instance} Web: {urls}. Silo port: {settings.SiloPort}. Client gateway: 127.0.0.1:{settings.GatewayPort}. " +
             $"{clustering}. Storage: {settings.Storage.ToString().ToLowerInvariant()}.");
+        var admission = app.Services.GetRequiredService<AdmissionOptions>();
+        Console.WriteLine(
+            $"Admits: runs up to {StageMemory.Format(admission.MemoryBudgetBytes)} a silo (Compute:MemoryBudget), {admission.MaxActiveRuns} active run(s), " +
+            $"{admission.MaxSessions} generation sessions a version; corpora: the built-in one" +
+            (admission.DataDirectory is { } directory ? $" and files in {directory} (Data:Directory)." : " only (set Data:Directory for files)."));
     }
 }

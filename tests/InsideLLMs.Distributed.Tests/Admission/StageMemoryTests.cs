@@ -66,6 +66,8 @@ public sealed class StageMemoryTests
     [InlineData(80_000L, "80 kB")]
     [InlineData(512_000_000L, "512 MB")]
     [InlineData(12_345_000_000L, "12.3 GB")]
+    [InlineData(1_363_800_000_000L, "1.4 TB")]
+    [InlineData(long.MaxValue, "9,223,372.0 TB")]
     public void Format_ReadsAsPeopleWriteSizes(long bytes, string text) => Assert.Equal(text, StageMemory.Format(bytes));
 }
 

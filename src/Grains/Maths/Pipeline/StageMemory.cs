@@ -67,10 +67,11 @@ public sealed record StageMemory(int Stage, long Parameters, long StateBytes, lo
     /// <summary>A count of bytes as a long, saturating at <see cref="long.MaxValue"/> instead of wrapping.</summary>
     public static long Bytes(double value) => value >= long.MaxValue ? long.MaxValue : (long)value;
 
-    /// <summary>Bytes as people read them: "1.4 GB", "512 MB", "80 kB".</summary>
+    /// <summary>Bytes as people read them: "2.1 TB", "1.4 GB", "512 MB", "80 kB".</summary>
     public static string Format(long bytes) => bytes switch
     {
-        >= 1_000_000_000 => (bytes / 1e9).ToString("N1", CultureInfo.InvariantCulture) + " GB",
+        >= 1_000_000_000_000 => (bytes / 1e12).ToString("N1", CultureInfo.InvariantCulture) + " TB",
+        >= 1_000_000_000 => (bytes / 1e9).ToString("F1", CultureInfo.InvariantCulture) + " GB",
         >= 1_000_000 => (bytes / 1e6).ToString("F0", CultureInfo.InvariantCulture) + " MB",
         >= 1_000 => (bytes / 1e3).ToString("F0", CultureInfo.InvariantCulture) + " kB",
         _ => bytes.ToString(CultureInfo.InvariantCulture) + " B",
