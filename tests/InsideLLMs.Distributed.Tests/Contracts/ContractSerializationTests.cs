@@ -201,6 +201,7 @@ public sealed class ContractSerializationTests : IDisposable
             new GradientMessage(9, 3, Tensor with { Shape = [2, 1] }, 1_700_000_000_000_456),
             new NamedTensor("h.0.attn.c_attn.weight", Tensor),
             new RecoveryRecord(37, 30, "silo S127.0.0.1:11112 died", At, 4.5),
+            new RegistryAdmission(false, new[] { "default", "other" }, 617_000_000),
             RunPhase.Recovering,
             new RunStatus("default", RunPhase.Running, 12, 40, 2.5, 2.7, 40_000, 1, 10, null, Spec, At, new[] { new RecoveryRecord(37, 30, "lost", At, 4.5) }),
             new StageAssignment("default", 1, 0, Spec),
@@ -275,7 +276,7 @@ public sealed class ContractSerializationTests : IDisposable
             [typeof(StageCheckpointState)] = new StageCheckpointState { Assignment = assignment, CurrentStep = 20, Current = [1, 2, 3], PreviousStep = 10, Previous = [4, 5] },
             [typeof(DataShardState)] = new DataShardState { Spec = Spec, Replica = 1 },
             [typeof(TrainingRunState)] = run,
-            [typeof(TrainingRegistryState)] = new TrainingRegistryState { ActiveRuns = ["default", "other"] },
+            [typeof(TrainingRegistryState)] = new TrainingRegistryState { ActiveRuns = ["default", "other"], EstimatedBytes = new() { ["default"] = 108_000_000, ["other"] = 617_000_000 } },
             [typeof(ModelVersionState)] = new ModelVersionState { Info = version, Parameters = [new NamedTensor("wte.weight", Tensor)], Vocabulary = [1, 2, 3] },
             [typeof(ModelCatalogState)] = new ModelCatalogState { Versions = new() { ["base"] = version } },
         };
