@@ -18,18 +18,21 @@ internal static partial class CliApp
             VersionsCommand.Create(),
             GenerateCommand.Create(),
             InspectCommand.Create(),
+            RankCommand.Create(),
+            RlhfCommand.Create(),
         };
         return root;
     }
 
     /// <returns>The process exit code: see <see cref="ExitCodes"/>.</returns>
     public static async Task<int> RunAsync(
-        IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default)
+        IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken = default, TextReader? stdin = null)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
 
+        CliContext.InputOverride.Value = stdin;
         var root = CreateRootCommand();
         var parseResult = root.Parse(args);
         if (parseResult.Action is ParseErrorAction)

@@ -74,6 +74,12 @@ internal sealed class CliContext
         return new CliContext(parseResult, output, error, parseResult.GetValue<bool>(GlobalOptions.JsonName));
     }
 
+    /// <summary>stdin: the reader given to <see cref="CliApp.RunAsync"/>, else the console's.</summary>
+    public TextReader Input => InputOverride.Value ?? System.Console.In;
+
+    /// <summary>The input of the <see cref="CliApp.RunAsync"/> call in flight (tests give a <see cref="StringReader"/>).</summary>
+    internal static AsyncLocal<TextReader?> InputOverride { get; } = new();
+
     public T? GetValue<T>(Option<T> option) => ParseResult.GetValue(option);
 
     public T? GetValue<T>(Argument<T> argument) => ParseResult.GetValue(argument);

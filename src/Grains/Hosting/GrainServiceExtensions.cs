@@ -28,6 +28,8 @@ public static class GrainServiceExtensions
         services.TryAddSingleton(inspection);
         services.TryAddSingleton(AdmissionOptions.From(configuration));
         services.TryAddSingleton<CorpusLocator>();
+        services.TryAddSingleton(RlhfOptions.From(configuration));
+        services.TryAddSingleton<RlhfClock>();
         services.TryAddSingleton<ComputeScheduler>();
         services.TryAddSingleton<DatasetCache>();
         services.TryAddSingleton<TrainingMetrics>();

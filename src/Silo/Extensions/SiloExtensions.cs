@@ -97,6 +97,7 @@ public static class SiloExtensions
         api.MapTrainingApi();
         api.MapClusterApi();
         api.MapInferenceApi();
+        api.MapRlhfApi();
         app.MapWalkthroughPage();
         return app;
     }

@@ -5,11 +5,15 @@ namespace InsideLLMs.Distributed.Tests.Client;
 /// <summary>One in-process run of the client: what it returned and wrote.</summary>
 internal sealed record CliRun(int ExitCode, string Stdout, string Stderr)
 {
-    public static async Task<CliRun> RunAsync(params string[] args)
+    public static Task<CliRun> RunAsync(params string[] args) => RunWithInputAsync(null, args);
+
+    /// <summary>Runs the client with <paramref name="input"/> as its stdin (null: the console's).</summary>
+    public static async Task<CliRun> RunWithInputAsync(string? input, params string[] args)
     {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
-        var exitCode = await CliApp.RunAsync(args, stdout, stderr);
+        using var stdin = input is null ? null : new StringReader(input);
+        var exitCode = await CliApp.RunAsync(args, stdout, stderr, stdin: stdin);
         return new CliRun(exitCode, stdout.ToString(), stderr.ToString());
     }
 

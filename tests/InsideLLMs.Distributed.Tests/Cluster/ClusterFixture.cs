@@ -12,6 +12,9 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public IGrainFactory Grains => Cluster.Client;
 
+    /// <summary>The ranking tasks' clock in both silos: tests move it forward to expire tasks.</summary>
+    public ShiftedRlhfClock Clock { get; } = new();
+
     public async Task InitializeAsync()
     {
         var builder = new InProcessTestClusterBuilder(2);
@@ -19,6 +22,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             silo.AddMemoryGrainStorage(TrainingStorage.ProviderName, options => options.UseOrleansStateSerializer());
             silo.Services.AddSingleton(new ComputeOptions { Workers = 1, TorchThreadsPerWorker = 1 });
+            silo.Services.AddSingleton<RlhfClock>(Clock);
             silo.Services.AddTrainingServices();
         });
         Cluster = builder.Build();
@@ -32,4 +36,14 @@ public sealed class ClusterFixture : IAsyncLifetime
 public sealed class ClusterCollection : ICollectionFixture<ClusterFixture>
 {
     public const string Name = "cluster";
+}
+
+/// <summary>The real time plus a shift the test sets.</summary>
+public sealed class ShiftedRlhfClock : RlhfClock
+{
+    private long _shiftTicks;
+
+    public override DateTimeOffset UtcNow => base.UtcNow + TimeSpan.FromTicks(Interlocked.Read(ref _shiftTicks));
+
+    public void Advance(TimeSpan by) => Interlocked.Add(ref _shiftTicks, by.Ticks);
 }

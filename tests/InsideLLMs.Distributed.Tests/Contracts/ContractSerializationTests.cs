@@ -1,3 +1,5 @@
+using InsideLLMs.Distributed.Contracts.Rlhf;
+using InsideLLMs.Distributed.Grains.Rlhf;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -202,6 +204,12 @@ public sealed class ContractSerializationTests : IDisposable
             new NamedTensor("h.0.attn.c_attn.weight", Tensor),
             new RecoveryRecord(37, 30, "silo S127.0.0.1:11112 died", At, 4.5),
             new RegistryAdmission(false, new[] { "default", "other" }, 617_000_000),
+
+            // RLHF
+            RankingSample.Task,
+            RankingSample.Receipt,
+            new RankingTaskView(RankingSample.Task, 2, 1, 0.8333333333333334, false),
+            new RankingSummary(12, 10, 5_012, 4_000, 9, 0.91),
             RunPhase.Recovering,
             new RunStatus("default", RunPhase.Running, 12, 40, 2.5, 2.7, 40_000, 1, 10, null, Spec, At, new[] { new RecoveryRecord(37, 30, "lost", At, 4.5) }),
             new StageAssignment("default", 1, 0, Spec),
@@ -279,6 +287,17 @@ public sealed class ContractSerializationTests : IDisposable
             [typeof(TrainingRegistryState)] = new TrainingRegistryState { ActiveRuns = ["default", "other"], EstimatedBytes = new() { ["default"] = 108_000_000, ["other"] = 617_000_000 } },
             [typeof(ModelVersionState)] = new ModelVersionState { Info = version, Parameters = [new NamedTensor("wte.weight", Tensor)], Vocabulary = [1, 2, 3] },
             [typeof(ModelCatalogState)] = new ModelCatalogState { Versions = new() { ["base"] = version } },
+            [typeof(RankingTaskState)] = new RankingTaskState { Task = RankingSample.Task, Rankings = [RankingSample.Receipt, RankingSample.Receipt with { ReceiptId = "task-000012#2", Annotator = "sim-1", Simulated = true, Sequence = 2 }] },
+            [typeof(RankingBoardState)] = new RankingBoardState { TaskIds = ["task-000000", "task-000001"], NextTask = 2 },
         };
     }
+}
+
+internal static class RankingSample
+{
+    private static readonly DateTimeOffset At = new(2025, 3, 4, 5, 6, 7, 890, TimeSpan.Zero);
+
+    public static RankingTaskInfo Task { get; } = new("task-000012", " describe the dog at the river", new[] { " the dog ran to the river.", " the dog were sad", " it went to the bank and watched the water." }, "base", At, At.AddHours(1));
+
+    public static RankingReceipt Receipt { get; } = new("task-000012#1", "task-000012", "ann", new[] { 2, 0, 1 }, false, At.AddMinutes(3), 1, false);
 }

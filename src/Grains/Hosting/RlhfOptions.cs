@@ -1,0 +1,43 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace InsideLLMs.Distributed.Grains.Hosting;
+
+/// <summary>How ranking tasks are made: <c>Rlhf:TaskLifetimeMinutes</c>, <c>Rlhf:MaxCompletionTokens</c>, <c>Rlhf:PolicyVersion</c>.</summary>
+public sealed class RlhfOptions
+{
+    /// <summary>A task older than this refuses rankings (its completions came from a policy that has moved on).</summary>
+    public TimeSpan TaskLifetime { get; init; } = TimeSpan.FromMinutes(60);
+
+    /// <summary>A completion ends at the end-of-document token, the context, or this many tokens.</summary>
+    public int MaxCompletionTokens { get; init; } = 24;
+
+    /// <summary>The version completions are sampled from when a request names none: the current policy.</summary>
+    public string PolicyVersion { get; init; } = "base";
+
+    /// <exception cref="ArgumentException">A setting that is not a valid value, named with what it got.</exception>
+    public static RlhfOptions From(IConfiguration? configuration)
+    {
+        var defaults = new RlhfOptions();
+        if (configuration is null)
+        {
+            return defaults;
+        }
+
+        return new RlhfOptions
+        {
+            TaskLifetime = configuration["Rlhf:TaskLifetimeMinutes"] is { Length: > 0 } minutes
+                ? TimeSpan.FromMinutes(Positive("Rlhf:TaskLifetimeMinutes", minutes))
+                : defaults.TaskLifetime,
+            MaxCompletionTokens = configuration["Rlhf:MaxCompletionTokens"] is { Length: > 0 } tokens
+                ? (int)Positive("Rlhf:MaxCompletionTokens", tokens)
+                : defaults.MaxCompletionTokens,
+            PolicyVersion = configuration["Rlhf:PolicyVersion"] is { Length: > 0 } version ? version : defaults.PolicyVersion,
+        };
+    }
+
+    private static double Positive(string key, string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && value <= 1_000_000
+            ? value
+            : throw new ArgumentException($"{key} must be a number above zero; got '{text}'.");
+}

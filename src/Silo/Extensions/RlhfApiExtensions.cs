@@ -1,0 +1,58 @@
+using InsideLLMs.Distributed.Contracts.Rlhf;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Maths.Rlhf;
+
+namespace InsideLLMs.Distributed.Silo.Extensions;
+
+/// <summary>
+/// HTTP JSON over ranking collection: <c>/api/rlhf/rankings</c> (what was collected), <c>/api/rlhf/tasks</c> (POST
+/// creates tasks from a version), <c>/api/rlhf/tasks/next?annotator=</c> (a task this annotator has not ranked),
+/// <c>/api/rlhf/tasks/{id}</c> and <c>/api/rlhf/tasks/{id}/rankings</c> (GET the stored rankings; POST one). Bad
+/// input is 400 with <c>{"error": "..."}</c>; a resubmission answers with the first receipt, <c>"duplicate": true</c>.
+/// </summary>
+public static class RlhfApiExtensions
+{
+    public static IEndpointRouteBuilder MapRlhfApi(this IEndpointRouteBuilder app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var rlhf = app.MapGroup("/api/rlhf");
+        rlhf.MapGet("/rankings", async (IGrainFactory grains) => Results.Ok(await Board(grains).GetSummaryAsync())).WithReadTimeout();
+        rlhf.MapPost("/tasks", (CreateRankingTasksRequest request, IGrainFactory grains, RlhfOptions options) =>
+            Guard(async () => Results.Ok(await Board(grains).CreateTasksAsync(
+                request.Count ?? 1, request.K ?? RankingRules.DefaultCompletions, request.Version ?? options.PolicyVersion))));
+        rlhf.MapGet("/tasks/next", (string? annotator, int? k, string? version, IGrainFactory grains, RlhfOptions options) =>
+            Guard(async () => Results.Ok(await Board(grains).NextTaskAsync(
+                annotator ?? "", k ?? RankingRules.DefaultCompletions, version ?? options.PolicyVersion))));
+        rlhf.MapGet("/tasks/{id}", (string id, IGrainFactory grains) =>
+            Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).GetAsync()))).WithReadTimeout();
+        rlhf.MapGet("/tasks/{id}/rankings", (string id, IGrainFactory grains) =>
+            Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).GetRankingsAsync()))).WithReadTimeout();
+        rlhf.MapPost("/tasks/{id}/rankings", (string id, SubmitRankingRequest request, IGrainFactory grains) =>
+            Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).SubmitAsync(request.Annotator, request.Order, request.Simulated ?? false))));
+        return app;
+    }
+
+    private static IRankingBoardGrain Board(IGrainFactory grains) => grains.GetGrain<IRankingBoardGrain>(RankingNames.Board);
+
+    private static async Task<IResult> Guard(Func<Task<IResult>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (ArgumentException e)
+        {
+            return Results.BadRequest(new ApiError(e.Message));
+        }
+        catch (InvalidOperationException e)
+        {
+            return Results.Conflict(new ApiError(e.Message));
+        }
+    }
+}
+
+/// <summary>What <c>POST /api/rlhf/tasks</c> takes: how many tasks (1), of how many completions (4), from which version (the policy).</summary>
+public sealed record CreateRankingTasksRequest(int? Count = null, int? K = null, string? Version = null);
+
+/// <summary>What <c>POST /api/rlhf/tasks/{id}/rankings</c> takes: who ranks, the completions' indices best first, and whether a simulated annotator did.</summary>
+public sealed record SubmitRankingRequest(string Annotator, int[] Order, bool? Simulated = null);
