@@ -324,6 +324,47 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task Rlhf_RankingATaskOnThePage_IsStoredWithThatOrder_AndCounted()
+    {
+        var page = await fixture.OpenAsync();
+        await Expect(page.Locator("#rank-summary")).ToBeVisibleAsync(Slow);
+        var before = long.Parse((await page.Locator("#rank-summary [data-rankings]").GetAttributeAsync("data-rankings"))!, CultureInfo.InvariantCulture);
+        await page.Locator("#rank-annotator").FillAsync("browser-1");
+        await page.Locator("#rank-annotator").PressAsync("Tab");
+
+        // The base version appears after the default run's first step: ask until a task comes.
+        for (var wait = Stopwatch.StartNew(); await page.Locator("#rank-order li").CountAsync() == 0; await Task.Delay(500))
+        {
+            Assert.True(wait.Elapsed < TimeSpan.FromSeconds(90), "no ranking task on the page after 90 s: " + await page.Locator("#rlhf").InnerTextAsync());
+            await page.Locator("#rank-next").ClickAsync();
+            await page.WaitForTimeoutAsync(500);
+        }
+
+        await Expect(page.Locator("#rank-order li")).ToHaveCountAsync(4);
+        await page.Locator("#rank-order button[data-down='0']").ClickAsync(); // 1 0 2 3
+        await Expect(page.Locator("#rank-order li").Nth(1)).ToHaveAttributeAsync("data-completion", "0");
+        await page.Locator("#rank-order button[data-down='0']").ClickAsync(); // 1 2 0 3
+        await Expect(page.Locator("#rank-order li").Nth(2)).ToHaveAttributeAsync("data-completion", "0");
+        await page.Locator("#rank-order button[data-up='3']").FocusAsync();
+        await page.Keyboard.PressAsync("Enter"); // 1 2 3 0, by keyboard
+        await Expect(page.Locator("#rank-order li").Nth(3)).ToHaveAttributeAsync("data-completion", "0");
+        await page.Locator("#rank-submit").ClickAsync();
+
+        await Expect(page.Locator("#rank-receipt")).ToContainTextAsync("Stored task-", SlowText);
+        await Expect(page.Locator("#rank-summary [data-rankings]")).ToHaveAttributeAsync("data-rankings", (before + 1).ToString(CultureInfo.InvariantCulture));
+        var task = await page.Locator("#rank-task").GetAttributeAsync("data-task");
+        using var http = new HttpClient { BaseAddress = fixture.Silo.WebAddress };
+        var stored = await http.GetFromJsonAsync<JsonElement>(new Uri($"api/rlhf/tasks/{task}/rankings", UriKind.Relative));
+        var ranking = Assert.Single(stored.EnumerateArray());
+        Assert.Equal("browser-1", ranking.GetProperty("annotator").GetString());
+        Assert.False(ranking.GetProperty("simulated").GetBoolean());
+        Assert.Equal([1, 2, 3, 0], ranking.GetProperty("order").EnumerateArray().Select(e => e.GetInt32()));
+        await page.Locator("#rlhf").ScrollIntoViewIfNeededAsync();
+        await fixture.SaveAsync(page, "rlhf-ranked");
+        await page.Locator("#rlhf").ScreenshotAsync(new() { Path = Path.Combine(fixture.Screenshots, "rlhf-section.png") });
+    }
+
+    [Fact]
     public async Task Charts_HaveADataTable_AndTheClusterShowsItsTraffic_AndTheArchitectureExplainsItsParts()
     {
         var page = await fixture.OpenAsync();
