@@ -34,6 +34,7 @@ public static class GrainServiceExtensions
         services.TryAddSingleton<DatasetCache>();
         services.TryAddSingleton<TrainingMetrics>();
         services.TryAddSingleton<ITrainingEventPublisher, NoTrainingEventPublisher>();
+        services.TryAddSingleton<IRlhfEventPublisher, NoRlhfEventPublisher>();
         if (!services.Any(d => d.ServiceType == typeof(StagePlacementDirector)))
         {
             services.AddPlacementDirector<StagePlacement, StagePlacementDirector>();

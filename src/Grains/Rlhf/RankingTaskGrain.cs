@@ -2,6 +2,7 @@ using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Maths.Rlhf;
+using Microsoft.Extensions.Logging;
 using Orleans.Storage;
 
 namespace InsideLLMs.Distributed.Grains.Rlhf;
@@ -12,7 +13,9 @@ namespace InsideLLMs.Distributed.Grains.Rlhf;
 /// </summary>
 public sealed class RankingTaskGrain(
     [PersistentState("ranking", TrainingStorage.ProviderName)] IPersistentState<RankingTaskState> state,
-    RlhfClock clock) : Grain, IRankingTaskGrain
+    RlhfClock clock,
+    IRlhfEventPublisher events,
+    ILogger<RankingTaskGrain> logger) : Grain, IRankingTaskGrain
 {
     private string Id => this.GetPrimaryKeyString();
 
@@ -73,6 +76,16 @@ public sealed class RankingTaskGrain(
         {
             state.State.Rankings.RemoveAt(state.State.Rankings.Count - 1);
             throw;
+        }
+
+        try
+        {
+            await events.PublishAsync(new RankingSubmitted(receipt.ReceiptId, Id, annotator, [.. order], simulated, receipt.AcceptedAt));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The ranking is stored and acknowledged either way: the stored rankings, not the events, are the count.
+            logger.LogWarning(e, "Ranking {Receipt} is stored, but its RankingSubmitted event was not published", receipt.ReceiptId);
         }
 
         return receipt;

@@ -55,7 +55,7 @@ public sealed class RankingDurabilityTests(RedisServerFixture redis, ITestOutput
                 SiloProcess.StartAsync(siloAssembly, n, configuration, logs, SiloStartTimeout))));
             var diagnostics = () => string.Join('\n', silos.Select(s => s.Tail(30)));
             using var http = new HttpClient { BaseAddress = silos[0].WebAddress, Timeout = TimeSpan.FromSeconds(120) };
-            await PublishATinyVersionAsync(http, diagnostics);
+            await TinyVersion.PublishAsync(http, Version, diagnostics);
             using var created = await http.PostAsJsonAsync(new Uri("api/rlhf/tasks", UriKind.Relative), new { count = Tasks, k = K, version = Version });
             Assert.True(created.IsSuccessStatusCode, $"create tasks: {(int)created.StatusCode} {await created.Content.ReadAsStringAsync()}\n{diagnostics()}");
             var tasks = (await created.Content.ReadFromJsonAsync<JsonElement>()).EnumerateArray().Select(t => t.GetProperty("id").GetString()!).ToList();
@@ -182,30 +182,6 @@ public sealed class RankingDurabilityTests(RedisServerFixture redis, ITestOutput
                 await Task.Delay(100);
             }
         }
-    }
-
-    private static async Task PublishATinyVersionAsync(HttpClient http, Func<string> diagnostics)
-    {
-        const string run = "ranking-base-run";
-        var spec = new Dictionary<string, object>
-        {
-            ["stages"] = 1, ["replicas"] = 1, ["microBatches"] = 1, ["layers"] = 1, ["width"] = 16, ["heads"] = 2, ["context"] = 32,
-            ["batchSize"] = 2, ["steps"] = 3, ["warmupSteps"] = 1, ["checkpointInterval"] = 0, ["evalInterval"] = 0, ["seed"] = 3,
-        };
-        using (var started = await http.PostAsJsonAsync(new Uri($"api/runs/{run}", UriKind.Relative), spec))
-        {
-            Assert.True(started.IsSuccessStatusCode, $"start: {(int)started.StatusCode} {await started.Content.ReadAsStringAsync()}");
-        }
-
-        var waited = Stopwatch.StartNew();
-        while ((await http.GetFromJsonAsync<JsonElement>(new Uri($"api/runs/{run}", UriKind.Relative))).GetProperty("phase").GetString() != "Completed")
-        {
-            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(60), $"the tiny run did not complete\n{diagnostics()}");
-            await Task.Delay(100);
-        }
-
-        using var published = await http.PostAsJsonAsync(new Uri($"api/versions/{Version}", UriKind.Relative), new { runId = run, stages = 1 });
-        Assert.True(published.IsSuccessStatusCode, $"publish: {(int)published.StatusCode} {await published.Content.ReadAsStringAsync()}");
     }
 
     private async Task<IHost> StartClientAsync(string clusterId)

@@ -1,0 +1,15 @@
+using InsideLLMs.Distributed.Contracts.Rlhf;
+using InsideLLMs.Distributed.Grains.Hosting;
+using MassTransit;
+
+namespace InsideLLMs.Distributed.Silo.Rlhf;
+
+/// <summary>Publishes the RLHF grains' events on the silo's MassTransit bus.</summary>
+public sealed class BusRlhfEventPublisher(IBus bus) : IRlhfEventPublisher
+{
+    public Task PublishAsync(RankingSubmitted submitted, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(submitted);
+        return bus.Publish(submitted, cancellationToken);
+    }
+}
