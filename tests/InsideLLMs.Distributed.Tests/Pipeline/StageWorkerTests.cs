@@ -39,7 +39,7 @@ public sealed class StageWorkerTests
                 wholeLoss += whole.Forward(micro, batch.Inputs, null, shape, batch.Targets).Loss;
                 whole.Backward(micro, null);
 
-                var (hidden, hiddenShape, _) = first.Forward(micro, batch.Inputs, null, shape, null);
+                var (hidden, hiddenShape, _, _) = first.Forward(micro, batch.Inputs, null, shape, null);
                 chainedLoss += last.Forward(micro, null, hidden, hiddenShape!, batch.Targets).Loss;
                 var (gradient, _) = last.Backward(micro, null);
                 Assert.Null(first.Backward(micro, gradient).Gradient); // the first stage has no previous stage
