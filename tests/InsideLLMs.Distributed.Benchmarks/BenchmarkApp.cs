@@ -14,7 +14,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
 /// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
-///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--instructions N]
+///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -62,7 +62,9 @@ internal static class BenchmarkApp
                 await MemorySuite.RunAsync(results, steps ?? 3);
                 break;
             case "sft":
-                SftSuite.Run(results, threads, IntOption(args, "--pretrain-steps") ?? 600, steps ?? 300, IntOption(args, "--instructions") ?? 128);
+                SftSuite.Run(
+                    results, threads, IntOption(args, "--pretrain-steps") ?? 600, steps ?? 300, IntOption(args, "--instructions") ?? 128,
+                    StringOption(args, "--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 1e-3);
                 break;
             case "profile":
                 Profile(threads, steps ?? 400);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Sampling;
@@ -24,7 +25,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// </remarks>
 internal static class SftSuite
 {
-    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int instructions)
+    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int instructions, double learningRate)
     {
         torch.set_num_threads(threads);
         var preset = TrainingPresets.Synthetic;
@@ -41,7 +42,7 @@ internal static class SftSuite
         var seen = sftData.TrainExamples.Select(e => e.Instruction).Distinct(StringComparer.Ordinal).Take(instructions).ToArray();
         var sftOptions = preset.Training with
         {
-            Threads = threads, Steps = sftSteps, Objective = ObjectiveKind.Sft, LearningRate = 1e-3, MinLearningRate = 1e-4,
+            Threads = threads, Steps = sftSteps, Objective = ObjectiveKind.Sft, LearningRate = learningRate, MinLearningRate = learningRate / 10,
             WarmupSteps = Math.Min(20, sftSteps / 10), EvalInterval = 0, EvalBatches = 8,
         };
         using var tuned = new ReferenceTrainer(model, data, sftOptions, sftData);
@@ -54,7 +55,7 @@ internal static class SftSuite
 
         results.Add(("sft", "pre-training: steps x rows, wall time", $"{pretrainSteps} x {preset.Training.BatchSize}, {pretrainSeconds:F0} s"));
         results.Add(("sft", "pre-training: validation loss (16 batches)", F(pretrainLoss, 4)));
-        results.Add(("sft", "SFT: steps x rows, wall time", $"{sftSteps} x {sftOptions.BatchSize}, {sftSeconds:F0} s"));
+        results.Add(("sft", "SFT: steps x rows, peak learning rate, wall time", $"{sftSteps} x {sftOptions.BatchSize}, {learningRate.ToString(CultureInfo.InvariantCulture)}, {sftSeconds:F0} s"));
         results.Add(("sft", $"held-out instructions (distinct texts)", heldOut.Length.ToString(CultureInfo.InvariantCulture)));
         results.Add(("sft", "response loss on held-out instructions: before / after", $"{F(before.Loss, 4)} / {F(after.Loss, 4)}"));
         foreach (var (name, b, a) in new[] { ("held-out", before.HeldOut, after.HeldOut), ("trained-on", before.Seen, after.Seen) })
