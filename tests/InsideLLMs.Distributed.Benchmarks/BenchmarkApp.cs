@@ -12,9 +12,9 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|all]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
-///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]
+///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -61,6 +61,11 @@ internal static class BenchmarkApp
             case "memory":
                 await MemorySuite.RunAsync(results, steps ?? 3);
                 break;
+            case "sft":
+                SftSuite.Run(
+                    results, threads, IntOption(args, "--pretrain-steps") ?? 600, steps ?? 300, IntOption(args, "--instructions") ?? 128,
+                    StringOption(args, "--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 1e-3);
+                break;
             case "profile":
                 Profile(threads, steps ?? 400);
                 break;
@@ -70,7 +75,7 @@ internal static class BenchmarkApp
                 Shakespeare(results, threads, corpus, steps);
                 break;
             default:
-                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, memory, all.");
+                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, memory, sft, all.");
                 return 2;
         }
 

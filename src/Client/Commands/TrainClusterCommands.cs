@@ -26,13 +26,17 @@ internal static class TrainClusterCommands
     /// see it: relative to their data directory (<c>Data:Directory</c>).
     /// </summary>
     /// <exception cref="CliUsageException">The first bad value, named.</exception>
-    internal static TrainingRunSpec ClusterSpec(TrainingChoices choices, int? stages, int? replicas, string? schedule)
+    internal static TrainingRunSpec ClusterSpec(
+        TrainingChoices choices, int? stages, int? replicas, string? schedule, string? objective = null, string? initFrom = null, string? instructions = null)
     {
         var spec = choices.ApplyTo(Defaults) with
         {
             Stages = stages ?? Defaults.Stages,
             Replicas = replicas ?? Defaults.Replicas,
             Schedule = (schedule ?? Defaults.Schedule).Trim().ToLowerInvariant(),
+            Objective = (objective ?? Defaults.Objective).Trim().ToLowerInvariant(),
+            InitFrom = initFrom,
+            Instructions = instructions,
         };
         try
         {
@@ -52,9 +56,24 @@ internal static class TrainClusterCommands
         var replicas = new Option<int?>("--replicas") { Description = $"Data-parallel replicas R (default {Defaults.Replicas})." };
         var schedule = new Option<string?>("--schedule") { Description = $"Pipeline schedule: gpipe or 1f1b (default {Defaults.Schedule}).", HelpName = "gpipe|1f1b" };
         schedule.CompletionSources.Add("gpipe", "1f1b");
+        var objective = new Option<string?>("--objective")
+        {
+            Description = $"What the run minimises: pretrain (next-token cross-entropy) or sft (cross-entropy on instruction responses only; needs --init-from) (default {Defaults.Objective}).",
+            HelpName = "pretrain|sft",
+        };
+        objective.CompletionSources.Add([.. TrainingRunSpecs.Objectives]);
+        var initFrom = new Option<string?>("--init-from") { Description = "Start from the weights of this published model version (its shape, corpus and encoding must be the run's).", HelpName = "version" };
+        var instructions = new Option<string?>("--instructions")
+        {
+            Description = "sft only: 'synthetic' (the built-in corpus's instructions, the default) or a JSON Lines file of {\"instruction\", \"response\"} in the silos' data directory.",
+            HelpName = "synthetic|file.jsonl",
+        };
         var training = new TrainingOptionSet();
 
-        var command = new Command("start", "Start a distributed training run on the cluster and print its status.") { gateway, run, stages, replicas, schedule };
+        var command = new Command("start", "Start a distributed training run on the cluster and print its status.")
+        {
+            gateway, run, stages, replicas, schedule, objective, initFrom, instructions,
+        };
         foreach (var option in training.All)
         {
             command.Options.Add(option);
@@ -63,7 +82,9 @@ internal static class TrainClusterCommands
         command.SetCliAction(async (cli, cancellationToken) =>
         {
             var id = ClusterVerbOptions.RunId(cli, run);
-            var spec = ClusterSpec(training.Read(cli), cli.GetValue(stages), cli.GetValue(replicas), cli.GetValue(schedule));
+            var spec = ClusterSpec(
+                training.Read(cli), cli.GetValue(stages), cli.GetValue(replicas), cli.GetValue(schedule),
+                cli.GetValue(objective), cli.GetValue(initFrom), cli.GetValue(instructions));
 
             await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
             RunStatus status;
@@ -218,6 +239,16 @@ internal static class TrainClusterCommands
         return command;
     }
 
+    /// <summary>"pretrain", or e.g. "sft on synthetic instructions, from version base (revision 638...)".</summary>
+    internal static string Objective(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var text = spec.Objective == TrainingRunSpecs.SftObjective ? $"sft on {TrainingRunSpecs.InstructionSource(spec)} instructions" : spec.Objective;
+        return spec.InitFrom is { } version
+            ? string.Create(CultureInfo.InvariantCulture, $"{text}, from version {version}{(spec.InitRevision is { } r ? $" (revision {r})" : "")}")
+            : text;
+    }
+
     private static void WriteStatus(CliContext cli, RunStatus status)
     {
         if (cli.Json)
@@ -235,6 +266,7 @@ internal static class TrainClusterCommands
                 $"P={spec.Stages} stages x R={spec.Replicas} replicas, M={spec.MicroBatches} micro-batches of {spec.BatchSize} rows, {spec.Schedule}"));
             table.AddRow("model", string.Create(CultureInfo.InvariantCulture,
                 $"{spec.Layers} layers x {spec.Heads} heads x {spec.Width} wide, context {spec.Context}, corpus {spec.Corpus} ({spec.Encoding})"));
+            table.AddRow("objective", Markup.Escape(Objective(spec)));
         }
 
         table.AddRow("loss", status.LastLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "-");

@@ -1,7 +1,7 @@
 namespace InsideLLMs.Distributed.Contracts.Training;
 
 /// <summary>What one stage of one replica did in a step's forward/backward phase.</summary>
-/// <param name="LossSum">Last stage: the sum over its micro-batches of each micro-batch's mean loss; 0 elsewhere.</param>
+/// <param name="LossSum">Last stage: the sum over its micro-batches of each one's loss term (pre-training: its mean loss; SFT: its summed response loss); 0 elsewhere.</param>
 /// <param name="BubbleSeconds">Time waiting for an activation or gradient that its sender had not produced yet.</param>
 /// <param name="MessagingSeconds">Time in transit: sending, and waiting for a message after its sender sent it.</param>
 /// <param name="PeakStashedActivations">Most micro-batches held between their forward and backward at once.</param>
@@ -17,4 +17,8 @@ public sealed record StageStepReport(
     [property: Id(7)] long GradientBytesSent,
     [property: Id(8)] int PeakStashedActivations,
     [property: Id(9)] IReadOnlyList<TraceSpan> Trace,
-    [property: Id(10)] double MessagingSeconds);
+    [property: Id(10)] double MessagingSeconds)
+{
+    /// <summary>Last stage: the sum of its micro-batches' loss weights (pre-training: 1 each; SFT: response tokens); the step's loss is Σ LossSum / Σ LossWeight.</summary>
+    [Id(11)] public double LossWeight { get; init; }
+}

@@ -6,4 +6,8 @@ public sealed record TokenBatchMessage(
     [property: Id(0)] byte[] Inputs,
     [property: Id(1)] byte[] Targets,
     [property: Id(2)] int BatchSize,
-    [property: Id(3)] int BlockSize);
+    [property: Id(3)] int BlockSize)
+{
+    /// <summary>Scored targets of the whole step's global batch (SFT normalises by it); 0 for pre-training and validation.</summary>
+    [Id(4)] public long StepTargetCount { get; init; }
+}

@@ -70,4 +70,25 @@ public sealed record TrainingRunSpec
 
     /// <summary>Validation batches per evaluation: the cluster reads 8 (the benchmarks measure the whole split).</summary>
     [Id(23)] public int? EvalBatches { get; init; } = 8;
+
+    /// <summary>
+    /// What the last stage minimises: "pretrain" (next-token cross-entropy on every target) or "sft" (cross-entropy on
+    /// the response tokens of instruction/response rows only).
+    /// </summary>
+    [Id(24)] public string Objective { get; init; } = TrainingRunSpecs.PretrainObjective;
+
+    /// <summary>
+    /// A published model version whose weights the run starts from instead of the seed's (an sft run needs one). Its
+    /// shape and vocabulary must be this spec's: the model fields and <see cref="Corpus"/> name the base model's.
+    /// </summary>
+    [Id(25)] public string? InitFrom { get; init; }
+
+    /// <summary>sft only: "synthetic" (the built-in corpus's instructions, the default) or a JSON Lines file in the silos' data directory.</summary>
+    [Id(26)] public string? Instructions { get; init; }
+
+    /// <summary>
+    /// The revision of <see cref="InitFrom"/> the run starts from: the cluster sets it when the run starts (if given, it
+    /// must be the version's current revision), so a version republished later cannot change what the run started from.
+    /// </summary>
+    [Id(27)] public long? InitRevision { get; init; }
 }

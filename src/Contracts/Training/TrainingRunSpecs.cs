@@ -1,5 +1,7 @@
+using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Maths.Training;
@@ -12,6 +14,33 @@ namespace InsideLLMs.Distributed.Contracts.Training;
 /// </summary>
 public static class TrainingRunSpecs
 {
+    public const string PretrainObjective = "pretrain";
+
+    public const string SftObjective = "sft";
+
+    /// <summary>The objectives a spec may name, as it names them.</summary>
+    public static IReadOnlyList<string> Objectives { get; } = [PretrainObjective, SftObjective];
+
+    /// <summary>The objective a spec names.</summary>
+    /// <exception cref="ArgumentException">An unknown name.</exception>
+    public static ObjectiveKind Objective(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return (spec.Objective ?? "").Trim().ToLowerInvariant() switch
+        {
+            PretrainObjective => ObjectiveKind.Pretrain,
+            SftObjective => ObjectiveKind.Sft,
+            _ => throw new ArgumentException($"Unknown objective '{spec.Objective}'. Objectives: {string.Join(", ", Objectives)}."),
+        };
+    }
+
+    /// <summary>Where an sft run's instructions come from: the spec's, or the built-in corpus's.</summary>
+    public static string InstructionSource(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return spec.Instructions ?? TrainingPreset.SyntheticCorpusName;
+    }
+
     /// <summary>The spec of a preset trained in one process: one stage, one replica, the preset's numbers.</summary>
     public static TrainingRunSpec FromPreset(TrainingPreset preset)
     {
@@ -89,6 +118,7 @@ public static class TrainingRunSpecs
             EvalInterval = spec.EvalInterval,
             EvalBatches = spec.EvalBatches,
             CheckpointInterval = spec.CheckpointInterval,
+            Objective = Objective(spec),
         };
     }
 
@@ -148,6 +178,35 @@ public static class TrainingRunSpecs
         if (spec.CheckpointInterval < 0 || spec.EvalInterval < 0)
         {
             throw new ArgumentException("Checkpoint and evaluation intervals cannot be negative.");
+        }
+
+        var objective = Objective(spec);
+        if (spec.InitFrom is { } version && !InferenceNames.IsValidVersionName(version))
+        {
+            throw new ArgumentException($"initFrom '{version}' is not a version name: use 1 to 64 letters, digits, '.', '-' or '_' (a version published with: versions publish NAME --run ID).");
+        }
+
+        if (objective == ObjectiveKind.Sft && spec.InitFrom is null)
+        {
+            throw new ArgumentException("An sft run fine-tunes a published model: name the version its weights start from with initFrom (train start --init-from VERSION).");
+        }
+
+        if (spec.InitRevision is not null && spec.InitFrom is null)
+        {
+            throw new ArgumentException("initRevision pins the revision of initFrom; name the version with initFrom too.");
+        }
+
+        if (spec.Instructions is { } instructions)
+        {
+            if (objective != ObjectiveKind.Sft)
+            {
+                throw new ArgumentException($"instructions '{instructions}' are read only by sft runs; this run's objective is {spec.Objective} (set objective to sft, or leave instructions out).");
+            }
+
+            if (instructions.Trim().Length == 0)
+            {
+                throw new ArgumentException("instructions must be 'synthetic' or a JSON Lines file in the silos' data directory; got an empty name.");
+            }
         }
 
         return spec;

@@ -1,6 +1,8 @@
 using System.Collections.Concurrent;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Objectives;
+using InsideLLMs.Distributed.Maths.Training;
 
 namespace InsideLLMs.Distributed.Grains.Hosting;
 
@@ -11,6 +13,7 @@ namespace InsideLLMs.Distributed.Grains.Hosting;
 public sealed class DatasetCache
 {
     private readonly ConcurrentDictionary<string, Lazy<TokenDataset>> _datasets = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<InstructionDataset>> _instructions = new(StringComparer.Ordinal);
 
     private readonly CorpusLocator _corpora;
 
@@ -45,4 +48,46 @@ public sealed class DatasetCache
             throw;
         }
     }
+
+    /// <summary>
+    /// An sft spec's instruction/response rows in the vocabulary of its corpus (the base model's): the built-in corpus's
+    /// instructions, or a JSON Lines file found through the <see cref="CorpusLocator"/> like any corpus file.
+    /// </summary>
+    /// <exception cref="ArgumentException">The file is not allowed here or cannot be read, or a line is bad (the message names it).</exception>
+    public InstructionDataset Instructions(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var source = TrainingRunSpecs.InstructionSource(spec);
+        var key = $"{source}|{spec.Corpus}|{spec.Encoding}|{spec.Context}|{spec.Seed}";
+        var lazy = _instructions.GetOrAdd(key, _ => new Lazy<InstructionDataset>(() =>
+        {
+            var vocabulary = Get(spec).Vocabulary;
+            if (source == TrainingPreset.SyntheticCorpusName)
+            {
+                return InstructionDataset.Synthetic(new SyntheticCorpus(spec.Seed), vocabulary, spec.Context);
+            }
+
+            var path = _corpora.Resolve(source);
+            var text = TextCorpus.FromFile(path).Text; // strict UTF-8, with the byte offset of a bad byte
+            return InstructionDataset.FromJsonLines(source, text, vocabulary, spec.Context);
+        }));
+        try
+        {
+            return lazy.Value;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+        {
+            _instructions.TryRemove(key, out _);
+            throw new ArgumentException(e.Message, e);
+        }
+        catch
+        {
+            _instructions.TryRemove(key, out _);
+            throw;
+        }
+    }
+
+    /// <summary>The rows a spec trains on: its corpus's windows (pre-training) or its instruction rows (SFT).</summary>
+    public ITrainingBatches Batches(TrainingRunSpec spec) =>
+        TrainingRunSpecs.Objective(spec) == ObjectiveKind.Sft ? Instructions(spec) : Get(spec);
 }

@@ -4,7 +4,10 @@ using InsideLLMs.Distributed.Maths.Pipeline;
 
 namespace InsideLLMs.Distributed.Grains.Training;
 
-/// <summary>Serves replica r's micro-batches; the batch is a pure function of (seed, step, micro-batch, replica).</summary>
+/// <summary>
+/// Serves replica r's micro-batches (pre-training windows or SFT instruction rows); the batch is a pure function of
+/// (seed, step, micro-batch, replica).
+/// </summary>
 public sealed class DataShardGrain(
     [PersistentState("shard", TrainingStorage.ProviderName)] IPersistentState<DataShardState> state,
     DatasetCache datasets) : Grain, IDataShardGrain
@@ -12,7 +15,7 @@ public sealed class DataShardGrain(
     public async Task InitializeAsync(TrainingRunSpec spec, int replica)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        datasets.Get(spec); // build (or fail) now, not in the middle of a step
+        datasets.Batches(spec); // build (or fail) now, not in the middle of a step
         if (state.State.Spec != spec || state.State.Replica != replica)
         {
             state.State.Spec = spec;
@@ -24,13 +27,16 @@ public sealed class DataShardGrain(
     public Task<TokenBatchMessage> GetMicroBatchAsync(long step, int microBatch)
     {
         var spec = Spec();
-        var batch = datasets.Get(spec).TrainBatch(spec.Seed, step, microBatch, state.State.Replica, spec.MicroBatches, spec.BatchSize);
-        return Task.FromResult(new TokenBatchMessage(TokenBytes.From(batch.Inputs), TokenBytes.From(batch.Targets), batch.BatchSize, batch.BlockSize));
+        var batch = datasets.Batches(spec).TrainBatch(spec.Seed, step, microBatch, state.State.Replica, spec.MicroBatches, spec.BatchSize, spec.Replicas);
+        return Task.FromResult(new TokenBatchMessage(TokenBytes.From(batch.Inputs), TokenBytes.From(batch.Targets), batch.BatchSize, batch.BlockSize)
+        {
+            StepTargetCount = batch.StepTargetCount,
+        });
     }
 
     public Task<TokenBatchMessage?> GetValidationBatchAsync(int index, int batchSize)
     {
-        var batch = datasets.Get(Spec()).ValidationBatches(batchSize).Skip(index).FirstOrDefault();
+        var batch = datasets.Batches(Spec()).ValidationBatches(batchSize).Skip(index).FirstOrDefault();
         return Task.FromResult(batch is null
             ? null
             : new TokenBatchMessage(TokenBytes.From(batch.Inputs), TokenBytes.From(batch.Targets), batch.BatchSize, batch.BlockSize));

@@ -76,7 +76,8 @@ public sealed class PipelineStageGrain(
                     : throw new InvalidOperationException($"Stage {Key} has no checkpoint of step {step} (it has {state.State.CurrentStep} and {state.State.PreviousStep}).");
             }
 
-            await ReplaceWorkerAsync(assignment, checkpoint);
+            var initial = checkpoint is null ? await InitialParametersAsync(assignment.Spec) : null;
+            await ReplaceWorkerAsync(assignment, checkpoint, initial);
             if (state.State.Assignment != assignment)
             {
                 state.State.Assignment = assignment;
@@ -287,17 +288,18 @@ public sealed class PipelineStageGrain(
                 }
 
                 var targets = stage.IsLast ? TokenBytes.To(batch!.Targets) : null;
+                var stepTargets = stage.IsLast ? batch!.StepTargetCount : 0;
                 var started = Now();
-                var (output, outputShape, loss, stashed) = await compute.RunAsync(worker, w =>
+                var (output, outputShape, loss, weight, stashed) = await compute.RunAsync(worker, w =>
                 {
-                    var (hiddenOut, hiddenShape, microLoss) = w.Forward(micro, tokens, hidden, shape, targets);
-                    return (hiddenOut, hiddenShape, microLoss, w.StashedCount);
+                    var (hiddenOut, hiddenShape, microLoss, microWeight) = w.Forward(micro, tokens, hidden, shape, targets, stepTargets);
+                    return (hiddenOut, hiddenShape, microLoss, microWeight, w.StashedCount);
                 });
                 tally.Computed(Span(TraceOps.Forward, step, micro, started, Now()));
                 tally.Stashed(stashed);
                 if (stage.IsLast)
                 {
-                    tally.Loss(loss);
+                    tally.Loss(loss, weight);
                 }
                 else
                 {
@@ -434,7 +436,32 @@ public sealed class PipelineStageGrain(
         }
     }
 
-    private async Task ReplaceWorkerAsync(StageAssignment assignment, byte[]? checkpoint)
+    /// <summary>
+    /// The weights of the version a run starts from (<see cref="TrainingRunSpec.InitFrom"/>), at the revision the run
+    /// pinned when it started; null for a run that starts from its seed's weights.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The version was republished since the run started.</exception>
+    private async Task<IReadOnlyDictionary<string, (byte[] Data, long[] Shape)>?> InitialParametersAsync(TrainingRunSpec spec)
+    {
+        if (spec.InitFrom is not { } name)
+        {
+            return null;
+        }
+
+        var version = GrainFactory.GetGrain<IModelVersionGrain>(name);
+        var info = await version.GetInfoAsync();
+        if (spec.InitRevision is { } pinned && info.Revision != pinned)
+        {
+            throw new InvalidOperationException(
+                $"Version '{name}' was republished (revision {info.Revision}) after the run started from revision {pinned}; its initial weights are gone.");
+        }
+
+        var parameters = await version.GetParametersAsync();
+        return parameters.ToDictionary(p => p.Name, p => (p.Tensor.Data, p.Tensor.Shape));
+    }
+
+    private async Task ReplaceWorkerAsync(
+        StageAssignment assignment, byte[]? checkpoint, IReadOnlyDictionary<string, (byte[] Data, long[] Shape)>? initial = null)
     {
         var spec = assignment.Spec;
         var data = datasets.Get(spec);
@@ -452,6 +479,10 @@ public sealed class PipelineStageGrain(
                 if (checkpoint is not null)
                 {
                     built.LoadState(checkpoint);
+                }
+                else if (initial is not null)
+                {
+                    built.LoadInitialParameters(initial);
                 }
 
                 return built;

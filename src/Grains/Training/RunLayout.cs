@@ -12,12 +12,13 @@ public static class RunLayout
 
     /// <summary>
     /// Throws <see cref="ArgumentException"/> naming the first problem: everything <see cref="TrainingRunSpecs.Validate"/>
-    /// checks, and a corpus this silo may not read (see <see cref="CorpusLocator"/>). Nothing is created before this passes.
+    /// checks, and a corpus or instruction file this silo may not read (see <see cref="CorpusLocator"/>). Nothing is created before this passes.
     /// </summary>
     public static void Validate(TrainingRunSpec spec, CorpusLocator corpora)
     {
         ArgumentNullException.ThrowIfNull(corpora);
         TrainingRunSpecs.Validate(spec);
         corpora.Resolve(spec.Corpus);
+        corpora.Resolve(TrainingRunSpecs.InstructionSource(spec)); // a JSON Lines file is a corpus file like any other
     }
 }

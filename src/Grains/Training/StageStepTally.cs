@@ -5,7 +5,7 @@ namespace InsideLLMs.Distributed.Grains.Training;
 /// <summary>What one stage's step adds up as it runs, for its report: times by kind, bytes sent, the stash's peak, the loss, the trace.</summary>
 internal sealed class StageStepTally
 {
-    private double _compute, _bubble, _messaging, _lossSum;
+    private double _compute, _bubble, _messaging, _lossSum, _lossWeight;
     private long _activationBytes, _gradientBytes;
     private int _peakStash;
 
@@ -27,12 +27,16 @@ internal sealed class StageStepTally
 
     public void Stashed(int microBatches) => _peakStash = Math.Max(_peakStash, microBatches);
 
-    public void Loss(double microBatchLoss) => _lossSum += microBatchLoss;
+    /// <summary>A micro-batch's loss term and its weight, as the objective reported them.</summary>
+    public void Loss(double microBatchLoss, double weight) => (_lossSum, _lossWeight) = (_lossSum + microBatchLoss, _lossWeight + weight);
 
     public void SentActivation(int bytes) => _activationBytes += bytes;
 
     public void SentGradient(int bytes) => _gradientBytes += bytes;
 
     public StageStepReport Report(int stage, int replica, string silo) => new(
-        stage, replica, silo, _lossSum, _compute, _bubble, _activationBytes, _gradientBytes, _peakStash, Trace, _messaging);
+        stage, replica, silo, _lossSum, _compute, _bubble, _activationBytes, _gradientBytes, _peakStash, Trace, _messaging)
+    {
+        LossWeight = _lossWeight,
+    };
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Optimization;
 using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Training;
@@ -53,7 +54,7 @@ public sealed class TrainingRunGrain(
 
         try
         {
-            await AdmitAsync(spec);
+            spec = await AdmitAsync(spec);
             state.State = new TrainingRunState { Spec = spec, Phase = RunPhase.Starting, StartedAt = DateTimeOffset.UtcNow };
             _trace.Clear();
             await state.WriteStateAsync();
@@ -74,15 +75,19 @@ public sealed class TrainingRunGrain(
     }
 
     /// <summary>
-    /// Admission, before any grain is created or storage written: the spec, the corpus, the memory it would take against
-    /// the budget of the active silos, and the cluster's limit on active runs (which this run then holds a place in).
+    /// Admission, before any grain is created or storage written: the spec, the corpus (and an sft run's instructions),
+    /// the version its weights start from, the memory it would take against the budget of the active silos, and the
+    /// cluster's limit on active runs (which this run then holds a place in). Returns the spec to run: with the revision
+    /// of its initial weights pinned.
     /// </summary>
-    /// <exception cref="ArgumentException">The spec, its corpus or its memory is refused; the message says why.</exception>
+    /// <exception cref="ArgumentException">The spec, its corpus, its instructions, its initial weights or its memory is refused; the message says why.</exception>
     /// <exception cref="InvalidOperationException">The cluster has as many active runs as it allows, or they hold too much of its memory for this one.</exception>
-    private async Task AdmitAsync(TrainingRunSpec spec)
+    private async Task<TrainingRunSpec> AdmitAsync(TrainingRunSpec spec)
     {
         RunLayout.Validate(spec, corpora);
         var data = datasets.Get(spec); // an unreadable corpus fails here
+        datasets.Batches(spec); // and a bad instruction file here, naming its line
+        spec = await PinInitialWeightsAsync(spec, data);
         var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
         var estimate = RunAdmission.Admit(spec, data.Vocabulary.Count, admission.MemoryBudgetBytes, Math.Max(1, silos));
         var cluster = StageMemory.Bytes((double)admission.MemoryBudgetBytes * Math.Max(1, silos));
@@ -90,7 +95,7 @@ public sealed class TrainingRunGrain(
             .TryAddAsync(RunId, admission.MaxActiveRuns, estimate.TotalBytes, cluster);
         if (place.Admitted)
         {
-            return;
+            return spec;
         }
 
         var active = string.Join(", ", place.ActiveRuns.Select(r => $"'{r}'"));
@@ -99,6 +104,45 @@ public sealed class TrainingRunGrain(
             : $"The active run(s) {active} already hold about {StageMemory.Format(place.ActiveBytes)} of the cluster's {StageMemory.Format(cluster)} memory budget " +
               $"({Math.Max(1, silos)} silo(s) x {StageMemory.Format(admission.MemoryBudgetBytes)}, Compute:MemoryBudget), and '{RunId}' would need about {StageMemory.Format(estimate.TotalBytes)} more: " +
               "stop a run, wait for one to end, or add silos.");
+    }
+
+    /// <summary>
+    /// The version a run starts from must exist and be the model this spec describes (shape and vocabulary); the run
+    /// records its current revision, so recovery never loads weights published after the start.
+    /// </summary>
+    private async Task<TrainingRunSpec> PinInitialWeightsAsync(TrainingRunSpec spec, TokenDataset data)
+    {
+        if (spec.InitFrom is not { } name)
+        {
+            return spec;
+        }
+
+        var version = GrainFactory.GetGrain<IModelVersionGrain>(name);
+        var info = await version.GetInfoAsync(); // an unknown version is refused with how to publish one
+        if (spec.InitRevision is { } pinned && pinned != info.Revision)
+        {
+            throw new ArgumentException($"initRevision {pinned} is not version '{name}''s revision; it is at revision {info.Revision} (leave initRevision out to start from it).");
+        }
+
+        var b = info.Spec;
+        if ((b.Layers, b.Heads, b.Width, b.Context) != (spec.Layers, spec.Heads, spec.Width, spec.Context))
+        {
+            throw new ArgumentException(
+                $"Version '{name}' is {b.Layers} layers x {b.Heads} heads x {b.Width} wide with a context of {b.Context}, but this run asks for " +
+                $"{spec.Layers} x {spec.Heads} x {spec.Width} with a context of {spec.Context}: a run that starts from a version keeps its shape " +
+                $"(--layers {b.Layers} --heads {b.Heads} --width {b.Width} --context {b.Context}).");
+        }
+
+        using var reader = new BinaryReader(new MemoryStream(await version.GetVocabularyAsync()));
+        var vocabulary = Maths.Tokenization.ModelVocabulary.Read(reader);
+        if (!vocabulary.SameAs(data.Vocabulary))
+        {
+            throw new ArgumentException(
+                $"Version '{name}' was trained on corpus '{b.Corpus}' ({b.Encoding}), whose vocabulary ({vocabulary.Count} tokens) is not this run's: corpus '{spec.Corpus}' " +
+                $"({spec.Encoding}, seed {spec.Seed}) has {data.Vocabulary.Count} tokens. Name the version's corpus and encoding (--corpus {b.Corpus} --encoding {b.Encoding}).");
+        }
+
+        return spec with { InitRevision = info.Revision };
     }
 
     public async Task<RunStatus> StopAsync()
@@ -214,6 +258,13 @@ public sealed class TrainingRunGrain(
             {
                 await InitializeAllAsync(spec, restoreStep: null);
                 step = 0;
+                if (spec.InitFrom is not null)
+                {
+                    // The initial weights become the checkpoint of step 0, so a rollback never needs the version again.
+                    await ForEachStage(spec, grain => grain.SaveCheckpointAsync(0));
+                    state.State.LastCheckpointStep = 0;
+                    await state.WriteStateAsync();
+                }
             }
 
             state.State.Phase = RunPhase.Running;
@@ -299,7 +350,7 @@ public sealed class TrainingRunGrain(
         var reduces = await AllOrFirstFailure(stages.Select(s => s.Grain.ReduceGradientsAsync(step)));
         // After the all-reduce every replica holds the same gradient: the norm is replica 0's stages, tied matrix once.
         var decision = new StepRule(TrainingRunSpecs.Reference(spec)).Decide(
-            step, reduces.Where(r => r.Replica == 0).Sum(r => r.GradientSumOfSquares), reports.Sum(r => r.LossSum));
+            step, reduces.Where(r => r.Replica == 0).Sum(r => r.GradientSumOfSquares), reports.Sum(r => r.LossSum), reports.Sum(r => r.LossWeight));
         _stopping?.Token.ThrowIfCancellationRequested(); // a deactivated activation must not update the weights
         var updates = await AllOrFirstFailure(stages.Select(s => s.Grain.ApplyUpdateAsync(step, decision.ClipCoefficient, decision.LearningRate)));
         double? validation = null;

@@ -63,7 +63,7 @@ public sealed class LayerTests
     public void The_maths_folders_each_have_their_own_namespace()
     {
         // A newcomer learns what a room holds from its name: every maths type sits in one of these.
-        string[] rooms = ["Data", "Inspection", "Model", "Optimization", "Pipeline", "Rlhf", "Sampling", "Tokenization", "Training"];
+        string[] rooms = ["Data", "Inspection", "Model", "Objectives", "Optimization", "Pipeline", "Rlhf", "Sampling", "Tokenization", "Training"];
         var strays = Maths.GetTypes()
             .Where(t => t.Namespace is not null && !t.Namespace.StartsWith("System", StringComparison.Ordinal) && !t.Namespace.StartsWith("Microsoft", StringComparison.Ordinal))
             .Where(t => !rooms.Any(r => t.Namespace == $"{MathsNamespace}.{r}"))

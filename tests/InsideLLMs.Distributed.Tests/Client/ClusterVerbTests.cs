@@ -43,6 +43,19 @@ public sealed class ClusterVerbTests
         Assert.Contains(message, run.Stderr, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("--objective sft", "An sft run fine-tunes a published model: name the version its weights start from with initFrom (train start --init-from VERSION).")]
+    [InlineData("--objective rlhf", "Unknown objective 'rlhf'. Objectives: pretrain, sft.")]
+    [InlineData("--instructions pairs.jsonl", "instructions 'pairs.jsonl' are read only by sft runs")]
+    [InlineData("--objective sft --init-from bad/name", "initFrom 'bad/name' is not a version name")]
+    public async Task TrainStart_BadSftSpec_ExitsTwoBeforeConnecting(string options, string message)
+    {
+        var run = await CliRun.RunAsync(["train", "start", .. options.Split(' '), "--gateway", $"127.0.0.1:{ClosedPort()}"]);
+
+        run.AssertUsageError();
+        Assert.Contains(message, run.Stderr, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task TrainTrace_WithoutOut_IsAUsageError()
     {

@@ -40,6 +40,7 @@ public sealed class ContractSerializationTests : IDisposable
     {
         Layers = 2, Heads = 2, Width = 32, Context = 16, Steps = 40, BatchSize = 4, MicroBatches = 2, Stages = 2, Replicas = 2,
         Schedule = "gpipe", CheckpointInterval = 10, EvalInterval = 5, EvalBatches = null, Seed = 7, Dropout = 0.1,
+        Objective = "sft", InitFrom = "base", Instructions = "pairs.jsonl", InitRevision = 638_000_000_000_000_001,
     };
 
     private static readonly TensorMessage Tensor = new([1, 2, 3, 4, 5, 6, 7, 8], [1, 2]);
@@ -216,11 +217,11 @@ public sealed class ContractSerializationTests : IDisposable
             new StageReduceReport(1, 0, 4096, 2048, 8192, 0.64, 0.02, new[] { trace with { Op = "allreduce", MicroBatch = -1 } }, new[] { layer }),
             new StageUpdateReport(1, 0, 1.5e-4, 600.25, trace with { Op = "optimizer", MicroBatch = -1 }),
             layer,
-            new StageStepReport(1, 0, "S127.0.0.1:11111:1", 5.1, 0.2, 0.05, 8192, 0, 2, new[] { trace }, 0.01),
+            new StageStepReport(1, 0, "S127.0.0.1:11111:1", 5.1, 0.2, 0.05, 8192, 0, 2, new[] { trace }, 0.01) { LossWeight = 37 },
             metrics,
             Tensor,
             new TiedGradientMessage(9, true, Tensor),
-            new TokenBatchMessage([1, 0, 0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0], 1, 1),
+            new TokenBatchMessage([1, 0, 0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0], 1, 1) { StepTargetCount = 12 },
             trace,
             Spec,
             new ValidationResult(123.5, 64),

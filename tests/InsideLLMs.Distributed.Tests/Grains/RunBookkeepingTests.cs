@@ -109,8 +109,8 @@ public sealed class RunBookkeepingTests
         tally.Computed(Span(1, 0, TraceOps.Backward, 2_000_000, 5_000_000));
         tally.Stashed(2);
         tally.Stashed(1);
-        tally.Loss(1.25);
-        tally.Loss(0.75);
+        tally.Loss(1.25, 1);
+        tally.Loss(0.75, 1);
         tally.SentActivation(100);
         tally.SentGradient(40);
         tally.SentGradient(40);
@@ -120,6 +120,7 @@ public sealed class RunBookkeepingTests
 
         Assert.Equal((1, 0, "silo-a"), (report.Stage, report.Replica, report.Silo));
         Assert.Equal((2.0, 4.5, 0.25, 0.625), (report.LossSum, report.ComputeSeconds, report.BubbleSeconds, report.MessagingSeconds));
+        Assert.Equal(2.0, report.LossWeight);
         Assert.Equal((100L, 80L, 2), (report.ActivationBytesSent, report.GradientBytesSent, report.PeakStashedActivations));
         Assert.Equal([TraceOps.Forward, TraceOps.Backward], report.Trace.Select(t => t.Op));
     }

@@ -40,7 +40,7 @@ public sealed class DisposeScopeCoverageTests(ITestOutputHelper output)
         var report = new List<string>();
 
         Check(report, "BeginStep", () => { first.BeginStep(); last.BeginStep(); });
-        (byte[]? Hidden, long[]? Shape, double Loss) forward = default;
+        (byte[]? Hidden, long[]? Shape, double Loss, double LossWeight) forward = default;
         Check(report, "Forward (first)", () => forward = first.Forward(0, batch.Inputs, null, shape, null));
         Check(report, "Forward (last)", () => last.Forward(0, null, forward.Hidden, forward.Shape!, batch.Targets));
         (byte[]? Gradient, long[]? Shape) backward = default;

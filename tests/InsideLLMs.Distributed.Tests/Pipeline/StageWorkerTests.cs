@@ -3,6 +3,7 @@ using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Training;
 using InsideLLMs.Distributed.Tests.Data;
+using TorchSharp;
 
 namespace InsideLLMs.Distributed.Tests.Pipeline;
 
@@ -39,7 +40,7 @@ public sealed class StageWorkerTests
                 wholeLoss += whole.Forward(micro, batch.Inputs, null, shape, batch.Targets).Loss;
                 whole.Backward(micro, null);
 
-                var (hidden, hiddenShape, _) = first.Forward(micro, batch.Inputs, null, shape, null);
+                var (hidden, hiddenShape, _, _) = first.Forward(micro, batch.Inputs, null, shape, null);
                 chainedLoss += last.Forward(micro, null, hidden, hiddenShape!, batch.Targets).Loss;
                 var (gradient, _) = last.Backward(micro, null);
                 Assert.Null(first.Backward(micro, gradient).Gradient); // the first stage has no previous stage
@@ -99,6 +100,50 @@ public sealed class StageWorkerTests
         Assert.Equal(["embedding", "h.0", "h.1", "ln_f"], layers.Select(l => l.Layer));
         Assert.All(layers, l => Assert.True(l.SumOfSquares > 0, $"{l.Layer} has no gradient"));
         Assert.Equal(global, layers.Sum(l => l.SumOfSquares), global * 1e-12);
+    }
+
+    /// <summary>
+    /// The pre-training objective computes what the stage computed before objectives were pluggable: the mean
+    /// cross-entropy reported as it is, and its backward scaled by 1 / (M x R), to the last bit of every gradient.
+    /// </summary>
+    [Fact]
+    public void PretrainObjective_GradientAndLoss_AreBitIdenticalToTheMeanLossScaledByTheMicroBatches()
+    {
+        var data = TestData.SmallSynthetic(blockSize: 32);
+        var config = Shape with { VocabularySize = data.Vocabulary.Count };
+        var options = new TrainingOptions { Seed = 6, MicroBatches = 3 };
+        using var worker = new StageWorker(config, StageSpec.Whole(config), options);
+        using var model = new GptStage(config, StageSpec.Whole(config), options.Seed);
+        var batch = data.TrainBatch(6, 0, 0, 0, 3, 4);
+        long[] shape = [batch.BatchSize, batch.BlockSize];
+
+        worker.BeginStep();
+        var (_, _, loss, weight) = worker.Forward(0, batch.Inputs, null, shape, batch.Targets);
+        worker.Backward(0, null);
+
+        float expectedLoss;
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+        {
+            var logits = model.Forward(TorchSharp.torch.tensor(batch.Inputs, shape, dtype: TorchSharp.torch.ScalarType.Int64));
+            var mean = GptStage.Loss(logits, TorchSharp.torch.tensor(batch.Targets, shape, dtype: TorchSharp.torch.ScalarType.Int64));
+            expectedLoss = mean.item<float>();
+            using var scale = (1.0 / options.MicroBatches).ToScalar();
+            mean.mul(scale).backward();
+        }
+
+        Assert.Equal(expectedLoss, loss);
+        Assert.Equal(1, weight);
+        var expected = model.named_parameters().ToDictionary(p => p.name, p => GradientBytes(p.parameter));
+        foreach (var (name, parameter) in worker.Model.named_parameters())
+        {
+            Assert.True(GradientBytes(parameter).AsSpan().SequenceEqual(expected[name]), $"{name}'s gradient differs");
+        }
+    }
+
+    private static byte[] GradientBytes(TorchSharp.Modules.Parameter parameter)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        return TensorIO.ToBytes(parameter.grad!);
     }
 
     [Fact]

@@ -12,7 +12,7 @@ namespace InsideLLMs.Distributed.Maths.Data;
 /// every predicted token sees its whole document prefix and the <see cref="EntropyFloor"/> is reachable.
 /// Text corpus: the first 90% of the tokens train and the rest validate; windows start anywhere (nanoGPT).
 /// </remarks>
-public sealed class TokenDataset
+public sealed class TokenDataset : ITrainingBatches
 {
     /// <summary>
     /// ~15 GPT-2 tokens a document (EOD included): ~760k training tokens, about what a few minutes of CPU training
@@ -213,6 +213,10 @@ public sealed class TokenDataset
 
         return new TokenBatch(inputs, targets, batchSize, t);
     }
+
+    /// <summary>Every window has all B x T targets, so the step's count is not needed: pre-training averages per micro-batch.</summary>
+    TokenBatch ITrainingBatches.TrainBatch(long seed, long step, int microBatch, int replica, int microBatchesPerReplica, int batchSize, int replicas) =>
+        TrainBatch(seed, step, microBatch, replica, microBatchesPerReplica, batchSize);
 
     /// <summary>
     /// The validation set in a fixed order; the last batch may have fewer rows. Synthetic: whole documents, each

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Optimization;
 using InsideLLMs.Distributed.Maths.Training;
 using TorchSharp;
@@ -24,11 +25,12 @@ public sealed class StageWorker : IDisposable
     private readonly AdamW _optimizer;
     private readonly Dictionary<int, StashEntry> _stash = [];
     private readonly (string Name, Parameter Parameter)[] _parameters;
-    private readonly double _lossScale;
+    private readonly TrainingObjective _objective;
 
     /// <param name="options">The run's options, as the reference trainer takes them: the optimizer, the seed of the
-    /// initial weights, and <see cref="TrainingOptions.MicroBatches"/> = M x R, by which each micro-batch's mean loss is
-    /// divided so the reduced gradient is the gradient of the global batch's mean loss.</param>
+    /// initial weights, the objective the last stage scores, and <see cref="TrainingOptions.MicroBatches"/> = M x R
+    /// (see <see cref="TrainingObjective"/> for how a micro-batch's loss is scaled so the reduced gradient is the
+    /// gradient of the global batch's loss).</param>
     public StageWorker(GptConfig config, StageSpec stage, TrainingOptions options)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -37,12 +39,14 @@ public sealed class StageWorker : IDisposable
         Model = new GptStage(config, stage, options.Seed);
         _parameters = [.. Model.named_parameters()];
         _optimizer = new AdamW(_parameters, options.Optimizer);
-        _lossScale = 1.0 / options.MicroBatches;
+        _objective = TrainingObjective.For(options.Objective, options.MicroBatches);
     }
 
     public GptStage Model { get; }
 
     public StageSpec Stage => Model.Stage;
+
+    public ObjectiveKind Objective => _objective.Kind;
 
     /// <summary>Micro-batches whose forward ran and whose backward has not.</summary>
     public int StashedCount => _stash.Count;
@@ -61,9 +65,12 @@ public sealed class StageWorker : IDisposable
     /// <summary>
     /// Forward of one micro-batch. First stage: <paramref name="tokens"/> (B x T int64); later stages: the previous
     /// stage's hidden states. Not last: returns the hidden states to send on. Last: scores <paramref name="targets"/>
-    /// and returns the micro-batch's mean loss (the hidden result is null).
+    /// with the run's objective and returns the micro-batch's loss term (the hidden result is null): the step's loss is
+    /// Σ Loss / Σ LossWeight over its micro-batches (pre-training: each micro-batch's mean, weight 1).
     /// </summary>
-    public (byte[]? Hidden, long[]? Shape, double Loss) Forward(int microBatch, long[]? tokens, byte[]? hidden, long[] shape, long[]? targets)
+    /// <param name="stepTargetCount">Scored targets of the whole step's global batch, for objectives that normalise per token (SFT).</param>
+    public (byte[]? Hidden, long[]? Shape, double Loss, double LossWeight) Forward(
+        int microBatch, long[]? tokens, byte[]? hidden, long[] shape, long[]? targets, long stepTargetCount = 0)
     {
         if (_stash.ContainsKey(microBatch))
         {
@@ -86,14 +93,15 @@ public sealed class StageWorker : IDisposable
         var output = Model.Forward(input);
         if (Stage.IsLast)
         {
-            var target = tensor(targets ?? throw new ArgumentException("The last stage needs targets."), [shape[0], shape[1]], dtype: ScalarType.Int64);
-            var loss = GptStage.Loss(output, target);
-            _stash[microBatch] = new StashEntry(received?.DetachFromDisposeScope(), loss.DetachFromDisposeScope());
-            return (null, null, loss.item<float>());
+            var scored = new ObjectiveTargets(
+                targets ?? throw new ArgumentException("The last stage needs targets."), (int)shape[0], (int)shape[1], stepTargetCount);
+            var term = _objective.Loss(output, scored);
+            _stash[microBatch] = new StashEntry(received?.DetachFromDisposeScope(), term.Backward.DetachFromDisposeScope());
+            return (null, null, term.Value, term.Weight);
         }
 
         _stash[microBatch] = new StashEntry(received?.DetachFromDisposeScope(), output.DetachFromDisposeScope());
-        return (TensorIO.ToBytes(output), output.shape, double.NaN);
+        return (TensorIO.ToBytes(output), output.shape, double.NaN, 0);
     }
 
     /// <summary>
@@ -112,8 +120,7 @@ public sealed class StageWorker : IDisposable
         {
             if (Stage.IsLast)
             {
-                using var lossScale = _lossScale.ToScalar();
-                stashed.Output.mul(lossScale).backward();
+                stashed.Output.backward(); // already scaled to this micro-batch's share of the step's loss
             }
             else
             {
@@ -197,9 +204,8 @@ public sealed class StageWorker : IDisposable
                 return (TensorIO.ToBytes(output), output.shape, 0, 0);
             }
 
-            var target = tensor(targets!, [shape[0], shape[1]], dtype: ScalarType.Int64).view(-1);
-            var sum = nn.functional.cross_entropy(output.view(-1, output.shape[^1]), target, ignore_index: GptStage.IgnoreIndex, reduction: nn.Reduction.Sum);
-            return (null, null, sum.item<float>(), targets!.LongCount(t => t != GptStage.IgnoreIndex));
+            var (sum, count) = _objective.Evaluate(output, new ObjectiveTargets(targets!, (int)shape[0], (int)shape[1]));
+            return (null, null, sum, count);
         }
         finally
         {
@@ -232,6 +238,39 @@ public sealed class StageWorker : IDisposable
         ArgumentNullException.ThrowIfNull(state);
         using var reader = new BinaryReader(new MemoryStream(state), Encoding.UTF8);
         TensorIO.ReadParameters(reader, _parameters, _optimizer.Read);
+    }
+
+    /// <summary>
+    /// Sets this stage's parameters from a whole model's, by name (a published version's: the tied matrix once, as
+    /// wte.weight, which a last stage without the embedding takes as its lm_head.weight). The optimizer state stays
+    /// fresh: fine-tuning starts its own AdamW moments.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A parameter is missing or has another shape; nothing changes.</exception>
+    public void LoadInitialParameters(IReadOnlyDictionary<string, (byte[] Data, long[] Shape)> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        var sources = _parameters.Select(p => (p.Name, p.Parameter, Source: p.Name == TiedCopyName ? "wte.weight" : p.Name)).ToArray();
+        foreach (var (name, parameter, source) in sources)
+        {
+            if (!parameters.TryGetValue(source, out var given))
+            {
+                throw new InvalidDataException($"The initial weights have no {source}, which stage {Stage.Index} needs for {name}.");
+            }
+
+            if (!given.Shape.SequenceEqual(parameter.shape))
+            {
+                throw new InvalidDataException(
+                    $"The initial weights' {source} is ({string.Join(", ", given.Shape)}) but stage {Stage.Index}'s {name} is ({string.Join(", ", parameter.shape)}).");
+            }
+        }
+
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        foreach (var (_, parameter, source) in sources)
+        {
+            var (data, shape) = parameters[source];
+            parameter.copy_(TensorIO.FromBytes(data, shape));
+        }
     }
 
     /// <summary>Every parameter by name as float32 bytes and shape (lm_head.weight included on a last stage).</summary>

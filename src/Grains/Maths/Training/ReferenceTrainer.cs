@@ -17,9 +17,12 @@ public sealed class ReferenceTrainer : IDisposable
 {
     private readonly StageWorker _worker;
     private readonly StepRule _rule;
+    private readonly ITrainingBatches _batches;
 
     /// <summary>A fresh model, initialised from <see cref="TrainingOptions.Seed"/>.</summary>
-    public ReferenceTrainer(GptConfig config, TokenDataset data, TrainingOptions options)
+    /// <param name="data">The corpus: its vocabulary and, unless <paramref name="batches"/> is given, its windows.</param>
+    /// <param name="batches">Other rows in the same vocabulary (SFT: an <see cref="InstructionDataset"/>).</param>
+    public ReferenceTrainer(GptConfig config, TokenDataset data, TrainingOptions options, ITrainingBatches? batches = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         Data = data ?? throw new ArgumentNullException(nameof(data));
@@ -33,6 +36,12 @@ public sealed class ReferenceTrainer : IDisposable
         if (config.BlockSize != data.BlockSize)
         {
             throw new ArgumentException($"The model's context is {config.BlockSize} tokens but the dataset's windows are {data.BlockSize}.");
+        }
+
+        _batches = batches ?? data;
+        if (_batches.BlockSize != config.BlockSize)
+        {
+            throw new ArgumentException($"The model's context is {config.BlockSize} tokens but the training rows are {_batches.BlockSize}.");
         }
 
         _rule = new StepRule(Options);
@@ -51,6 +60,10 @@ public sealed class ReferenceTrainer : IDisposable
     public long Step { get; private set; }
 
     public double? LastLoss { get; private set; }
+
+    /// <summary>Starts from given weights (a published model's, by name) instead of the seed's; the optimizer starts fresh.</summary>
+    /// <exception cref="InvalidDataException">A parameter is missing or has another shape; nothing changes.</exception>
+    public void LoadInitialParameters(IReadOnlyDictionary<string, (byte[] Data, long[] Shape)> parameters) => _worker.LoadInitialParameters(parameters);
 
     /// <summary>
     /// Continues a checkpointed run. The dataset must be the one the checkpoint was written with; <paramref name="options"/>
@@ -107,15 +120,16 @@ public sealed class ReferenceTrainer : IDisposable
         _worker.BeginStep();
         // Dropout draws from the global generator; seeding it from (seed, step) makes every step replayable on resume.
         torch.manual_seed(DeterministicRandom.Mix(Options.Seed, step, DropoutStream));
-        var lossSum = 0.0;
+        var (lossSum, lossWeight) = (0.0, 0.0);
         for (var micro = 0; micro < Options.MicroBatches; micro++)
         {
-            var batch = Data.TrainBatch(Options.Seed, step, micro, replica: 0, Options.MicroBatches, Options.BatchSize);
-            lossSum += _worker.Forward(micro, batch.Inputs, null, [batch.BatchSize, batch.BlockSize], batch.Targets).Loss;
+            var batch = _batches.TrainBatch(Options.Seed, step, micro, replica: 0, Options.MicroBatches, Options.BatchSize, replicas: 1);
+            var forward = _worker.Forward(micro, batch.Inputs, null, [batch.BatchSize, batch.BlockSize], batch.Targets, batch.StepTargetCount);
+            (lossSum, lossWeight) = (lossSum + forward.Loss, lossWeight + forward.LossWeight);
             _worker.Backward(micro, outputGradient: null);
         }
 
-        var decision = _rule.Decide(step, _worker.GradientSumOfSquares(countTiedCopy: true), lossSum);
+        var decision = _rule.Decide(step, _worker.GradientSumOfSquares(countTiedCopy: true), lossSum, lossWeight);
         var layers = _worker.LayerGradientSumsOfSquares(countTiedCopy: true); // before the update clips
         var update = _worker.Update(decision.ClipCoefficient, decision.LearningRate);
         Step = step + 1;
@@ -129,7 +143,7 @@ public sealed class ReferenceTrainer : IDisposable
     {
         torch.set_num_threads(Options.Threads);
         var tally = new ValidationTally();
-        foreach (var batch in Data.ValidationBatches(Options.BatchSize, maxBatches ?? Options.EvalBatches))
+        foreach (var batch in _batches.ValidationBatches(Options.BatchSize, maxBatches ?? Options.EvalBatches))
         {
             var (_, _, lossSum, targets) = _worker.Evaluate(batch.Inputs, null, [batch.BatchSize, batch.BlockSize], batch.Targets);
             tally = tally.Add(lossSum, targets);

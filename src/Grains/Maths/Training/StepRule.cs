@@ -28,10 +28,16 @@ public sealed class StepRule
 
     /// <param name="gradientSumOfSquares">The squared norm of the whole model's reduced gradient (the tied matrix once).</param>
     /// <param name="microBatchLossSum">The sum of every micro-batch's mean loss (all replicas).</param>
-    public StepDecision Decide(long step, double gradientSumOfSquares, double microBatchLossSum)
+    public StepDecision Decide(long step, double gradientSumOfSquares, double microBatchLossSum) =>
+        Decide(step, gradientSumOfSquares, microBatchLossSum, MicroBatches);
+
+    /// <param name="gradientSumOfSquares">The squared norm of the whole model's reduced gradient (the tied matrix once).</param>
+    /// <param name="lossSum">Σ of every micro-batch's loss term (all replicas), as the objective reports it.</param>
+    /// <param name="lossWeight">Σ of their weights: the step's loss is <paramref name="lossSum"/> / this (pre-training: M x R).</param>
+    public StepDecision Decide(long step, double gradientSumOfSquares, double lossSum, double lossWeight)
     {
         var norm = Math.Sqrt(gradientSumOfSquares);
-        return new StepDecision(microBatchLossSum / MicroBatches, norm, GradientClipping.Coefficient(norm, _clip), _schedule.At(step));
+        return new StepDecision(lossSum / lossWeight, norm, GradientClipping.Coefficient(norm, _clip), _schedule.At(step));
     }
 }
 

@@ -1,3 +1,4 @@
+using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Optimization;
 
 namespace InsideLLMs.Distributed.Maths.Training;
@@ -46,6 +47,9 @@ public sealed record TrainingOptions
     /// <summary>Seeds the initial weights, the batches and dropout.</summary>
     public long Seed { get; init; } = 1337;
 
+    /// <summary>What the last stage minimises: next-token cross-entropy (pre-training) or response-only cross-entropy (SFT).</summary>
+    public ObjectiveKind Objective { get; init; } = ObjectiveKind.Pretrain;
+
     /// <summary>libtorch threads for this trainer's thread (OpenMP: torch.set_num_threads applies to the calling OS thread only).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
@@ -69,6 +73,7 @@ public sealed record TrainingOptions
         Check(double.IsFinite(GradClip) && GradClip >= 0, $"gradient clip cannot be negative; got {GradClip}.");
         Check(EvalInterval >= 0 && CheckpointInterval >= 0, "intervals cannot be negative.");
         Check(EvalBatches is null or >= 1, $"evaluation batches must be at least 1; got {EvalBatches}.");
+        Check(Enum.IsDefined(Objective), $"unknown training objective {Objective}.");
         Check(Threads >= 1, $"threads must be at least 1; got {Threads}.");
         return this;
     }

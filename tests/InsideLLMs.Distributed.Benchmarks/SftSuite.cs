@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Globalization;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Objectives;
+using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Sampling;
+using InsideLLMs.Distributed.Maths.Tokenization;
+using InsideLLMs.Distributed.Maths.Training;
+using TorchSharp;
+
+namespace InsideLLMs.Distributed.Benchmarks;
+
+/// <summary>
+/// Supervised fine-tuning's effect: the default synthetic model pre-trained briefly, then fine-tuned on the built-in
+/// instructions (response-only cross-entropy), with instruction accuracy on held-out instructions before and after.
+/// Both phases run in the reference trainer, the one-stage, one-replica case of the stage grains' code (the cluster's
+/// SFT equals it step for step: SftEquivalenceTests).
+/// </summary>
+/// <remarks>
+/// Instruction accuracy: the share of distinct held-out instructions (no training example has the same text) whose
+/// greedy response, from EOD + instruction + "." until the end-of-document token, satisfies the instruction by
+/// <see cref="InstructionCheck"/>: it takes the instructed entity to the instructed place (or finds the money), keeps
+/// to that entity with agreeing was/were and the right sense of "bank", and ends a sentence and the document.
+/// </remarks>
+internal static class SftSuite
+{
+    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int instructions, double learningRate)
+    {
+        torch.set_num_threads(threads);
+        var preset = TrainingPresets.Synthetic;
+        var (data, model) = preset.Load();
+        var started = Stopwatch.GetTimestamp();
+        using var pretrained = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = pretrainSteps, EvalInterval = 0 });
+        pretrained.Run();
+        var pretrainSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var pretrainLoss = pretrained.Evaluate(maxBatches: 16);
+        var weights = pretrained.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape));
+
+        var sftData = InstructionDataset.Synthetic(new SyntheticCorpus(preset.Training.Seed), data.Vocabulary, model.BlockSize);
+        var heldOut = sftData.ValidationExamples.Select(e => e.Instruction).Distinct(StringComparer.Ordinal).Take(instructions).ToArray();
+        var seen = sftData.TrainExamples.Select(e => e.Instruction).Distinct(StringComparer.Ordinal).Take(instructions).ToArray();
+        var sftOptions = preset.Training with
+        {
+            Threads = threads, Steps = sftSteps, Objective = ObjectiveKind.Sft, LearningRate = learningRate, MinLearningRate = learningRate / 10,
+            WarmupSteps = Math.Min(20, sftSteps / 10), EvalInterval = 0, EvalBatches = 8,
+        };
+        using var tuned = new ReferenceTrainer(model, data, sftOptions, sftData);
+        tuned.LoadInitialParameters(weights);
+        var before = (HeldOut: Accuracy(tuned, sftData, heldOut), Seen: Accuracy(tuned, sftData, seen), Loss: tuned.Evaluate());
+        started = Stopwatch.GetTimestamp();
+        tuned.Run();
+        var sftSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var after = (HeldOut: Accuracy(tuned, sftData, heldOut), Seen: Accuracy(tuned, sftData, seen), Loss: tuned.Evaluate());
+
+        results.Add(("sft", "pre-training: steps x rows, wall time", $"{pretrainSteps} x {preset.Training.BatchSize}, {pretrainSeconds:F0} s"));
+        results.Add(("sft", "pre-training: validation loss (16 batches)", F(pretrainLoss, 4)));
+        results.Add(("sft", "SFT: steps x rows, peak learning rate, wall time", $"{sftSteps} x {sftOptions.BatchSize}, {learningRate.ToString(CultureInfo.InvariantCulture)}, {sftSeconds:F0} s"));
+        results.Add(("sft", $"held-out instructions (distinct texts)", heldOut.Length.ToString(CultureInfo.InvariantCulture)));
+        results.Add(("sft", "response loss on held-out instructions: before / after", $"{F(before.Loss, 4)} / {F(after.Loss, 4)}"));
+        foreach (var (name, b, a) in new[] { ("held-out", before.HeldOut, after.HeldOut), ("trained-on", before.Seen, after.Seen) })
+        {
+            results.Add(("sft", $"instruction accuracy, {name}: before / after", $"{b.Satisfied:P1} / {a.Satisfied:P1}"));
+            results.Add(("sft", $"  {name}: names the entity, before / after", $"{b.Entity:P1} / {a.Entity:P1}"));
+            results.Add(("sft", $"  {name}: right setting, before / after", $"{b.Setting:P1} / {a.Setting:P1}"));
+            results.Add(("sft", $"  {name}: consistent later sentences, before / after", $"{b.Consistent:P1} / {a.Consistent:P1}"));
+            results.Add(("sft", $"  {name}: ends a sentence and the document, before / after", $"{b.Finished:P1} / {a.Finished:P1}"));
+        }
+
+        foreach (var instruction in heldOut.Take(3))
+        {
+            results.Add(("sft", $"example:{instruction}", $"->{Respond(tuned, sftData, instruction).Text}"));
+        }
+    }
+
+    private sealed record Tally(double Satisfied, double Entity, double Setting, double Consistent, double Finished);
+
+    private static Tally Accuracy(ReferenceTrainer trainer, InstructionDataset data, IReadOnlyList<string> instructions)
+    {
+        var verdicts = instructions.Select(i =>
+        {
+            var (text, ended) = Respond(trainer, data, i);
+            return InstructionCheck.Default.Check(i, text, ended);
+        }).ToArray();
+        double Share(Func<InstructionCheck.Verdict, bool> part) => verdicts.Count(part) / (double)verdicts.Length;
+        return new Tally(Share(v => v.Satisfied), Share(v => v.NamesTheEntity), Share(v => v.RightSetting), Share(v => v.Consistent), Share(v => v.Finished));
+    }
+
+    /// <summary>Greedy from the prompt until the end-of-document token or the end of the context.</summary>
+    private static (string Text, bool Ended) Respond(ReferenceTrainer trainer, InstructionDataset data, string instruction)
+    {
+        var prompt = data.Prompt(instruction);
+        var response = new List<int>();
+        foreach (var token in TextGenerator.Generate(trainer.Model, prompt, new SamplingOptions(Greedy: true), trainer.Config.BlockSize - prompt.Length))
+        {
+            if (token.Id == ModelVocabulary.EndOfDocument)
+            {
+                return (data.Vocabulary.DecodeText(response), true);
+            }
+
+            response.Add(token.Id);
+        }
+
+        return (data.Vocabulary.DecodeText(response), false);
+    }
+
+    private static string F(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+}

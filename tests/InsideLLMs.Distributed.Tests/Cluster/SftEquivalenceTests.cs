@@ -1,0 +1,196 @@
+using System.Runtime.InteropServices;
+using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Training;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace InsideLLMs.Distributed.Tests.Cluster;
+
+/// <summary>
+/// Supervised fine-tuning through the distributed engine computes what one process computes: a base model pre-trained
+/// on the cluster and published, then fine-tuned on the built-in instructions pipeline- and data-parallel, against the
+/// reference trainer starting from the same published weights on the same global batch (the tolerance of the
+/// pre-training equivalence tests); and a rollback in the middle changes nothing.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelper output)
+{
+    private const int Steps = 5;
+
+    private static readonly DatasetCache Datasets = new();
+
+    // Context 64: the built-in instruction rows (prompt and response) are up to ~35 GPT-2 tokens.
+    private static readonly TrainingRunSpec Base = new()
+    {
+        Layers = 4, Heads = 2, Width = 32, Context = 64, Steps = 3, BatchSize = 2, LearningRate = 3e-3, MinLearningRate = 3e-4,
+        WarmupSteps = 2, CheckpointInterval = 0, EvalInterval = 0, Seed = 21,
+    };
+
+    private static TrainingRunSpec Sft(string version, int stages, int replicas, int microBatches) => Base with
+    {
+        Objective = "sft", InitFrom = version, Steps = Steps, Stages = stages, Replicas = replicas, MicroBatches = microBatches,
+        LearningRate = 1e-3, MinLearningRate = 1e-4, Seed = 22, EvalInterval = Steps, EvalBatches = 2,
+    };
+
+    [Theory]
+    [InlineData(2, 2, 2, "1f1b")]
+    [InlineData(2, 1, 4, "gpipe")]
+    public async Task Sft_OnTheCluster_MatchesTheReferenceTrainerFromTheSamePublishedWeights(int stages, int replicas, int microBatches, string schedule)
+    {
+        var version = await PublishedBaseAsync();
+        var spec = Sft(version, stages, replicas, microBatches) with { Schedule = schedule };
+        var runId = $"sft-eq-{stages}-{replicas}-{microBatches}-{schedule}";
+
+        var (expected, expectedValidation, expectedParameters) = await ReferenceAsync(spec, version);
+        var (status, history, parameters) = await TrainAsync(runId, spec);
+
+        Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), history.Select(m => m.Step));
+        for (var i = 0; i < Steps; i++)
+        {
+            output.WriteLine($"step {i + 1}: reference {expected[i].Loss:F6}, cluster {history[i].Loss:F6}; gradient norm {expected[i].GradientNorm:F6} / {history[i].GradientNorm:F6}");
+            Assert.True(Math.Abs(expected[i].Loss - history[i].Loss) <= 4e-5 + 1e-5 * Math.Abs(expected[i].Loss), $"loss at step {i + 1}");
+            Assert.True(Math.Abs(expected[i].GradientNorm - history[i].GradientNorm) <= 1e-5 + 1e-4 * expected[i].GradientNorm, $"gradient norm at step {i + 1}");
+        }
+
+        output.WriteLine($"validation (response tokens of held-out instructions): reference {expectedValidation:F6}, cluster {history[^1].ValidationLoss:F6}");
+        Assert.True(Math.Abs(expectedValidation - history[^1].ValidationLoss!.Value) <= 4e-5 + 1e-5 * expectedValidation, "validation loss");
+        AssertClose(expectedParameters, parameters);
+        var info = await fixture.Grains.GetGrain<IModelVersionGrain>(version).GetInfoAsync();
+        Assert.Equal(info.Revision, status.Spec!.InitRevision); // pinned at the start
+        Assert.Equal("sft", status.Spec.Objective);
+    }
+
+    /// <summary>
+    /// A rollback asked for in the middle restores a consistent checkpoint (step 0, the published weights, if it comes
+    /// before the first interval) and the replayed steps end where the uninterrupted run ends.
+    /// </summary>
+    [Fact]
+    public async Task Sft_RolledBackMidRun_EndsWithTheWeightsOfTheUninterruptedRun()
+    {
+        var version = await PublishedBaseAsync();
+        var spec = Sft(version, 2, 2, 2) with { CheckpointInterval = 3, Steps = 8, EvalInterval = 0 };
+        var (_, _, expectedParameters) = await ReferenceAsync(spec, version);
+        var run = fixture.Grains.GetGrain<ITrainingRunGrain>("sft-rollback");
+
+        await run.StartAsync(spec);
+        await WaitAsync(run, s => s.Step >= 1 || s.Phase is RunPhase.Completed or RunPhase.Failed);
+        await run.RollBackAsync();
+        var status = await WaitAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering));
+
+        Assert.True(status.Phase == RunPhase.Completed, $"{status.Phase}: {status.Error}");
+        Assert.Equal(1, status.Recoveries);
+        output.WriteLine($"rolled back: {status.RecoveryLog[0].FailedAtStep} -> {status.RecoveryLog[0].ResumedFromStep}");
+        Assert.Contains(status.RecoveryLog[0].ResumedFromStep, new long[] { 0, 3, 6 });
+        AssertClose(expectedParameters, await ParametersAsync(run));
+    }
+
+    [Fact]
+    public async Task Sft_FromAnUnknownVersion_IsRefusedBeforeAnythingStarts()
+    {
+        var run = fixture.Grains.GetGrain<ITrainingRunGrain>("sft-unknown");
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Sft("never-published", 1, 1, 1)));
+
+        Assert.Contains("Unknown version 'never-published'", error.Message, StringComparison.Ordinal);
+        Assert.Equal(RunPhase.NotStarted, (await run.GetStatusAsync()).Phase);
+    }
+
+    [Fact]
+    public async Task Sft_WithAnotherShapeThanItsVersion_IsRefusedNamingBoth()
+    {
+        var version = await PublishedBaseAsync();
+        var run = fixture.Grains.GetGrain<ITrainingRunGrain>("sft-shape");
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Sft(version, 1, 1, 1) with { Layers = 2 }));
+
+        Assert.Contains($"Version '{version}' is 4 layers x 2 heads x 32 wide with a context of 64, but this run asks for 2 x 2 x 32", error.Message, StringComparison.Ordinal);
+        Assert.Equal(RunPhase.NotStarted, (await run.GetStatusAsync()).Phase);
+    }
+
+    private static readonly SemaphoreSlim Publishing = new(1, 1);
+
+    /// <summary>The base model: 3 pre-training steps on the cluster, published once for every test here.</summary>
+    private async Task<string> PublishedBaseAsync()
+    {
+        const string name = "sft-base";
+        await Publishing.WaitAsync();
+        try
+        {
+            var version = fixture.Grains.GetGrain<IModelVersionGrain>(name);
+            try
+            {
+                await version.GetInfoAsync();
+                return name;
+            }
+            catch (ArgumentException)
+            {
+                // not published yet
+            }
+
+            var run = fixture.Grains.GetGrain<ITrainingRunGrain>("sft-base-run");
+            await run.StartAsync(Base);
+            var status = await WaitAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering));
+            Assert.True(status.Phase == RunPhase.Completed, $"the base run ended {status.Phase}: {status.Error}");
+            await version.PublishAsync("sft-base-run", stages: 1);
+            return name;
+        }
+        finally
+        {
+            Publishing.Release();
+        }
+    }
+
+    private async Task<(StepResult[] Steps, double Validation, Dictionary<string, (float[] Values, long[] Shape)> Parameters)> ReferenceAsync(TrainingRunSpec spec, string version)
+    {
+        var published = await fixture.Grains.GetGrain<IModelVersionGrain>(version).GetParametersAsync();
+        var data = Datasets.Get(spec);
+        using var trainer = new ReferenceTrainer(
+            TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = 1 }, Datasets.Instructions(spec));
+        trainer.LoadInitialParameters(published.ToDictionary(p => p.Name, p => (p.Tensor.Data, p.Tensor.Shape)));
+        var steps = Enumerable.Range(0, spec.Steps).Select(_ => trainer.TrainStep()).ToArray();
+        var validation = trainer.Evaluate(spec.EvalBatches);
+        var parameters = trainer.Model.named_parameters().ToDictionary(
+            p => p.name, p => (MemoryMarshal.Cast<byte, float>(TensorIO.ToBytes(p.parameter)).ToArray(), p.parameter.shape));
+        return (steps, validation, parameters);
+    }
+
+    private async Task<(RunStatus Status, IReadOnlyList<StepMetrics> History, Dictionary<string, (float[] Values, long[] Shape)> Parameters)> TrainAsync(string runId, TrainingRunSpec spec)
+    {
+        var run = fixture.Grains.GetGrain<ITrainingRunGrain>(runId);
+        await run.StartAsync(spec);
+        var status = await WaitAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering));
+        Assert.True(status.Phase == RunPhase.Completed, $"run {runId} ended {status.Phase}: {status.Error}");
+        Assert.True(status.LastCheckpointStep >= 0, "an sft run keeps its initial weights as the checkpoint of step 0");
+        return (status, await run.GetHistoryAsync(0), await ParametersAsync(run));
+    }
+
+    private static async Task<Dictionary<string, (float[] Values, long[] Shape)>> ParametersAsync(ITrainingRunGrain run) =>
+        (await run.GetParametersAsync()).ToDictionary(p => p.Name, p => (MemoryMarshal.Cast<byte, float>(p.Tensor.Data).ToArray(), p.Tensor.Shape));
+
+    private static async Task<RunStatus> WaitAsync(ITrainingRunGrain run, Func<RunStatus, bool> done)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        RunStatus status;
+        while (!done(status = await run.GetStatusAsync()))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"still {status.Phase} at step {status.Step}");
+            await Task.Delay(20);
+        }
+
+        return status;
+    }
+
+    private static void AssertClose(Dictionary<string, (float[] Values, long[] Shape)> expected, Dictionary<string, (float[] Values, long[] Shape)> actual)
+    {
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (name, want) in expected)
+        {
+            using var got = tensor(actual[name].Values, actual[name].Shape);
+            using var reference = tensor(want.Values, want.Shape);
+            Assert.True(got.allclose(reference, rtol: 1e-5, atol: 4e-5), $"parameter {name}");
+        }
+    }
+}
