@@ -8,6 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # Debian packages the tests need, one per line.
 apt_packages=(
   redis-server     # the real-process failover test starts its own Redis on loopback
+  rabbitmq-server  # the rankings-over-the-bus test starts its own broker on loopback
   chromium         # the walkthrough page's browser tests drive it through Playwright (never downloaded at run time)
   fonts-liberation # so the page's text renders in the screenshots those tests save
 )
