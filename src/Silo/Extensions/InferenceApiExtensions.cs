@@ -19,33 +19,33 @@ public static class InferenceApiExtensions
         versions.MapGet("", async (IGrainFactory grains) =>
             Results.Ok(await grains.GetGrain<IModelCatalogGrain>(InferenceNames.CatalogKey).ListAsync())).WithReadTimeout();
         versions.MapGet("/{name}", (string name, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).GetInfoAsync()))).WithReadTimeout();
+            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).GetInfoAsync()))).WithReadTimeout();
         versions.MapPost("/{name}", (string name, PublishRequest request, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).PublishAsync(request.RunId, request.Stages))));
+            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).PublishAsync(request.RunId, request.Stages))));
         versions.MapPost("/{name}/generate", GenerateAsync);
 
         var inspect = app.MapGroup("/api/inspect/{source}");
         inspect.MapGet("/tokenize", (string source, string? text, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).TokenizeAsync(text ?? ""))));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).TokenizeAsync(text ?? ""))));
         inspect.MapGet("/embeddings", (string source, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).EmbeddingsAsync())));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).EmbeddingsAsync())));
         inspect.MapGet("/neighbours", (string source, string? token, int? count, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).NeighboursAsync(token ?? "", count ?? 10))));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).NeighboursAsync(token ?? "", count ?? 10))));
         inspect.MapGet("/attention", (string source, string? prompt, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).AttentionAsync(prompt ?? ""))));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).AttentionAsync(prompt ?? ""))));
         inspect.MapGet("/qkv", (string source, string? prompt, int? layer, int? head, int? token, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).QkvAsync(prompt ?? "", layer ?? 0, head ?? 0, token ?? 0))));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).QkvAsync(prompt ?? "", layer ?? 0, head ?? 0, token ?? 0))));
         inspect.MapGet("/next", (string source, string? prompt, double? temperature, int? topK, double? topP, bool? greedy, long? seed, int? top, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).NextTokenAsync(
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).NextTokenAsync(
                 new GenerationRequest(prompt ?? "", temperature ?? 1.0, topK, topP, greedy ?? false, seed ?? 0), top ?? 10))));
         inspect.MapPost("/next", (string source, GenerationRequest request, int? top, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).NextTokenAsync(request, top ?? 10))));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).NextTokenAsync(request, top ?? 10))));
         inspect.MapGet("/lens", (string source, string? prompt, int? position, int? top, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).LensAsync(prompt ?? "", position, top ?? 5))));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).LensAsync(prompt ?? "", position, top ?? 5))));
         inspect.MapGet("/training-token", (string source, long? step, int? position, int? top, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).TrainingTokenAsync(step, position, top ?? 10))));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).TrainingTokenAsync(step, position, top ?? 10))));
         inspect.MapGet("/architecture", (string source, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await Inspector(grains, source).ArchitectureAsync())));
+            ApiRefusals.Guard(async () => Results.Ok(await Inspector(grains, source).ArchitectureAsync())));
         return app;
     }
 
@@ -114,22 +114,6 @@ public static class InferenceApiExtensions
     }
 
     private static IInspectorGrain Inspector(IGrainFactory grains, string source) => grains.GetGrain<IInspectorGrain>(source);
-
-    private static async Task<IResult> Guard(Func<Task<IResult>> action)
-    {
-        try
-        {
-            return await action();
-        }
-        catch (ArgumentException e)
-        {
-            return Results.BadRequest(new ApiError(e.Message));
-        }
-        catch (InvalidOperationException e)
-        {
-            return Results.Conflict(new ApiError(e.Message));
-        }
-    }
 }
 
 /// <summary>What <c>POST /api/versions/{name}</c> takes: the run to publish from and, optionally, the inference stage count.</summary>

@@ -18,37 +18,21 @@ public static class RlhfApiExtensions
         var rlhf = app.MapGroup("/api/rlhf");
         rlhf.MapGet("/rankings", async (IGrainFactory grains) => Results.Ok(await Board(grains).GetSummaryAsync())).WithReadTimeout();
         rlhf.MapPost("/tasks", (CreateRankingTasksRequest request, IGrainFactory grains, RlhfOptions options) =>
-            Guard(async () => Results.Ok(await Board(grains).CreateTasksAsync(
+            ApiRefusals.Guard(async () => Results.Ok(await Board(grains).CreateTasksAsync(
                 request.Count ?? 1, request.K ?? RankingRules.DefaultCompletions, request.Version ?? options.PolicyVersion))));
         rlhf.MapGet("/tasks/next", (string? annotator, int? k, string? version, IGrainFactory grains, RlhfOptions options) =>
-            Guard(async () => Results.Ok(await Board(grains).NextTaskAsync(
+            ApiRefusals.Guard(async () => Results.Ok(await Board(grains).NextTaskAsync(
                 annotator ?? "", k ?? RankingRules.DefaultCompletions, version ?? options.PolicyVersion))));
         rlhf.MapGet("/tasks/{id}", (string id, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).GetAsync()))).WithReadTimeout();
+            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).GetAsync()))).WithReadTimeout();
         rlhf.MapGet("/tasks/{id}/rankings", (string id, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).GetRankingsAsync()))).WithReadTimeout();
+            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).GetRankingsAsync()))).WithReadTimeout();
         rlhf.MapPost("/tasks/{id}/rankings", (string id, SubmitRankingRequest request, IGrainFactory grains) =>
-            Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).SubmitAsync(request.Annotator, request.Order, request.Simulated ?? false))));
+            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).SubmitAsync(request.Annotator, request.Order, request.Simulated ?? false))));
         return app;
     }
 
     private static IRankingBoardGrain Board(IGrainFactory grains) => grains.GetGrain<IRankingBoardGrain>(RankingNames.Board);
-
-    private static async Task<IResult> Guard(Func<Task<IResult>> action)
-    {
-        try
-        {
-            return await action();
-        }
-        catch (ArgumentException e)
-        {
-            return Results.BadRequest(new ApiError(e.Message));
-        }
-        catch (InvalidOperationException e)
-        {
-            return Results.Conflict(new ApiError(e.Message));
-        }
-    }
 }
 
 /// <summary>What <c>POST /api/rlhf/tasks</c> takes: how many tasks (1), of how many completions (4), from which version (the policy).</summary>
