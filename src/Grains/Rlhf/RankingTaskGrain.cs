@@ -42,12 +42,12 @@ public sealed class RankingTaskGrain(
         await WriteAsync();
     }
 
-    public Task<RankingTaskView> GetAsync()
+    public async Task<RankingTaskView> GetAsync()
     {
-        var task = Known();
+        var task = await StoredAsync();
         var rankings = state.State.Rankings;
-        return Task.FromResult(new RankingTaskView(
-            task, rankings.Count, rankings.Count(r => r.Simulated), RankingRules.Agreement([.. rankings.Select(r => r.Order)]), Expired(task)));
+        return new RankingTaskView(
+            task, rankings.Count, rankings.Count(r => r.Simulated), RankingRules.Agreement([.. rankings.Select(r => r.Order)]), Expired(task));
     }
 
     public async Task<RankingReceipt> SubmitAsync(string annotator, IReadOnlyList<int> order, bool simulated)
@@ -91,21 +91,34 @@ public sealed class RankingTaskGrain(
         return receipt;
     }
 
-    public Task<IReadOnlyList<RankingReceipt>> GetRankingsAsync()
+    public async Task<IReadOnlyList<RankingReceipt>> GetRankingsAsync()
     {
-        Known();
-        return Task.FromResult<IReadOnlyList<RankingReceipt>>([.. state.State.Rankings]);
+        await StoredAsync();
+        return [.. state.State.Rankings];
     }
 
-    public Task<bool> HasRankedAsync(string annotator)
+    public async Task<bool> HasRankedAsync(string annotator)
     {
+        await state.ReadStateAsync();
         if (state.State.Task is null)
         {
             DeactivateOnIdle();
-            return Task.FromResult(false);
+            return false;
         }
 
-        return Task.FromResult(state.State.Rankings.Exists(r => r.Annotator == annotator));
+        return state.State.Rankings.Exists(r => r.Annotator == annotator);
+    }
+
+    /// <summary>
+    /// The task as stored. Reads go to storage, not to this activation's copy: while a new cluster's directory settles,
+    /// or a lost silo is declared dead, a second activation of this task may have stored rankings this one has not
+    /// seen, and a count read from the stale copy would stay short until the stale activation is collected. Writes
+    /// need no such read: a stale copy fails its write on the ETag (<see cref="WriteAsync"/>).
+    /// </summary>
+    private async Task<RankingTaskInfo> StoredAsync()
+    {
+        await state.ReadStateAsync();
+        return Known();
     }
 
     private RankingTaskInfo Known()
