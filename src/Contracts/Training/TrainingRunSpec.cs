@@ -72,8 +72,9 @@ public sealed record TrainingRunSpec
     [Id(23)] public int? EvalBatches { get; init; } = 8;
 
     /// <summary>
-    /// What the last stage minimises: "pretrain" (next-token cross-entropy on every target) or "sft" (cross-entropy on
-    /// the response tokens of instruction/response rows only).
+    /// What the last stage minimises: "pretrain" (next-token cross-entropy on every target), "sft" (cross-entropy on
+    /// the response tokens of instruction/response rows only) or "reward" (a score head trained with Bradley-Terry over
+    /// every pair of each ranking: the reward model).
     /// </summary>
     [Id(24)] public string Objective { get; init; } = TrainingRunSpecs.PretrainObjective;
 
@@ -91,4 +92,10 @@ public sealed record TrainingRunSpec
     /// must be the version's current revision), so a version republished later cannot change what the run started from.
     /// </summary>
     [Id(27)] public long? InitRevision { get; init; }
+
+    /// <summary>reward only: where the rankings come from, "synthetic" (the built-in rankings, the default).</summary>
+    [Id(28)] public string? Rankings { get; init; }
+
+    /// <summary>reward only: K, the completions of each ranking (2 to 9; 4 as the ranking tasks'); <see cref="BatchSize"/> rows hold BatchSize / K rankings.</summary>
+    [Id(29)] public int RankingCompletions { get; init; } = 4;
 }

@@ -18,8 +18,11 @@ public static class TrainingRunSpecs
 
     public const string SftObjective = "sft";
 
+    /// <summary>A reward model: a score head trained on rankings (Bradley-Terry over every pair of a ranking).</summary>
+    public const string RewardObjective = "reward";
+
     /// <summary>The objectives a spec may name, as it names them.</summary>
-    public static IReadOnlyList<string> Objectives { get; } = [PretrainObjective, SftObjective];
+    public static IReadOnlyList<string> Objectives { get; } = [PretrainObjective, SftObjective, RewardObjective];
 
     /// <summary>The objective a spec names.</summary>
     /// <exception cref="ArgumentException">An unknown name.</exception>
@@ -30,6 +33,7 @@ public static class TrainingRunSpecs
         {
             PretrainObjective => ObjectiveKind.Pretrain,
             SftObjective => ObjectiveKind.Sft,
+            RewardObjective => ObjectiveKind.Reward,
             _ => throw new ArgumentException($"Unknown objective '{spec.Objective}'. Objectives: {string.Join(", ", Objectives)}."),
         };
     }
@@ -39,6 +43,13 @@ public static class TrainingRunSpecs
     {
         ArgumentNullException.ThrowIfNull(spec);
         return spec.Instructions ?? TrainingPreset.SyntheticCorpusName;
+    }
+
+    /// <summary>Where a reward run's rankings come from: the spec's, or the built-in ones.</summary>
+    public static string RankingSource(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return spec.Rankings ?? TrainingPreset.SyntheticCorpusName;
     }
 
     /// <summary>The spec of a preset trained in one process: one stage, one replica, the preset's numbers.</summary>
@@ -119,6 +130,7 @@ public static class TrainingRunSpecs
             EvalBatches = spec.EvalBatches,
             CheckpointInterval = spec.CheckpointInterval,
             Objective = Objective(spec),
+            RankingCompletions = spec.RankingCompletions,
         };
     }
 
@@ -189,6 +201,24 @@ public static class TrainingRunSpecs
         if (objective == ObjectiveKind.Sft && spec.InitFrom is null)
         {
             throw new ArgumentException("An sft run fine-tunes a published model: name the version its weights start from with initFrom (train start --init-from VERSION).");
+        }
+
+        if (objective == ObjectiveKind.Reward && spec.InitFrom is null)
+        {
+            throw new ArgumentException("A reward run starts from a published model (the SFT policy's weights, with a fresh score head): name the version with initFrom (train start --init-from VERSION).");
+        }
+
+        if (spec.Rankings is { } rankings)
+        {
+            if (objective != ObjectiveKind.Reward)
+            {
+                throw new ArgumentException($"rankings '{rankings}' are read only by reward runs; this run's objective is {spec.Objective} (set objective to reward, or leave rankings out).");
+            }
+
+            if (rankings.Trim() != TrainingPreset.SyntheticCorpusName)
+            {
+                throw new ArgumentException($"Unknown rankings '{rankings}': reward runs read the built-in rankings, 'synthetic'.");
+            }
         }
 
         if (spec.InitRevision is not null && spec.InitFrom is null)

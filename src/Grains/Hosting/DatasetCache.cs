@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Objectives;
+using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Training;
 
 namespace InsideLLMs.Distributed.Grains.Hosting;
@@ -14,6 +15,7 @@ public sealed class DatasetCache
 {
     private readonly ConcurrentDictionary<string, Lazy<TokenDataset>> _datasets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<InstructionDataset>> _instructions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<RankingDataset>> _rankings = new(StringComparer.Ordinal);
 
     private readonly CorpusLocator _corpora;
 
@@ -87,7 +89,41 @@ public sealed class DatasetCache
         }
     }
 
-    /// <summary>The rows a spec trains on: its corpus's windows (pre-training) or its instruction rows (SFT).</summary>
-    public ITrainingBatches Batches(TrainingRunSpec spec) =>
-        TrainingRunSpecs.Objective(spec) == ObjectiveKind.Sft ? Instructions(spec) : Get(spec);
+    /// <summary>
+    /// A reward spec's rankings in the vocabulary of its corpus: the built-in ones (<see cref="RankingDataset.Synthetic"/>,
+    /// <see cref="BuiltInRankings"/> of them from the spec's seed, ranked by the noise-free preference rule).
+    /// </summary>
+    public RankingDataset Rankings(TrainingRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var source = TrainingRunSpecs.RankingSource(spec);
+        var key = $"{source}|{spec.RankingCompletions}|{spec.Corpus}|{spec.Encoding}|{spec.Context}|{spec.Seed}";
+        var lazy = _rankings.GetOrAdd(key, _ => new Lazy<RankingDataset>(() =>
+            RankingDataset.Synthetic(new SyntheticCorpus(spec.Seed), Get(spec).Vocabulary, spec.Context, spec.RankingCompletions, BuiltInRankings, noise: 0, spec.Seed)));
+        try
+        {
+            return lazy.Value;
+        }
+        catch (Exception e) when (e is InvalidDataException)
+        {
+            _rankings.TryRemove(key, out _);
+            throw new ArgumentException(e.Message, e);
+        }
+        catch
+        {
+            _rankings.TryRemove(key, out _);
+            throw;
+        }
+    }
+
+    /// <summary>How many built-in rankings a reward run reads.</summary>
+    public const int BuiltInRankings = 2048;
+
+    /// <summary>The rows a spec trains on: its corpus's windows (pre-training), its instruction rows (SFT) or its rankings (reward).</summary>
+    public ITrainingBatches Batches(TrainingRunSpec spec) => TrainingRunSpecs.Objective(spec) switch
+    {
+        ObjectiveKind.Sft => Instructions(spec),
+        ObjectiveKind.Reward => Rankings(spec),
+        _ => Get(spec),
+    };
 }

@@ -3,6 +3,7 @@ using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Tokenization;
 using Microsoft.Extensions.Logging;
 
@@ -130,6 +131,11 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
         }
 
         var spec = status.Spec;
+        if (TrainingRunSpecs.Objective(spec) == ObjectiveKind.Reward)
+        {
+            throw new ArgumentException($"Run '{runId}' trains a reward model: its head scores completions, so it has no next-token distribution or attention views to inspect as a language model.");
+        }
+
         var wanted = new Loaded(spec, status.Step, status.Step, Stopwatch.GetTimestamp());
         if (_inspector is null || _loaded is not { } loaded || loaded.Spec != spec)
         {

@@ -3,6 +3,7 @@ using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Objectives;
 
 namespace InsideLLMs.Distributed.Grains.Inference;
 
@@ -33,6 +34,12 @@ public sealed class ModelVersionGrain(
         {
             throw new ArgumentException(
                 $"Run '{runId}' has never started on this cluster, so it has no weights to publish. Start it first: train start --run {runId}.");
+        }
+
+        if (TrainingRunSpecs.Objective(spec) == ObjectiveKind.Reward)
+        {
+            throw new ArgumentException(
+                $"Run '{runId}' trains a reward model, whose head scores completions instead of predicting tokens: it cannot be published as a version to generate from.");
         }
 
         var stageCount = stages ?? InferenceModels.DefaultStages(spec.Layers);

@@ -4,6 +4,7 @@ using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Inference;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.Logging;
@@ -391,7 +392,7 @@ public sealed class PipelineStageGrain(
             trace.Add(Span(TraceOps.AllReduce, step, TraceEvent.NoMicroBatch, ringStarted, Now()));
         }
 
-        if (spec.Stages > 1 && (stage.IsFirst || stage.IsLast))
+        if (spec.Stages > 1 && (stage.IsFirst || stage.IsLast) && TrainingObjective.HeadFor(TrainingRunSpecs.Objective(spec)) == StageHead.Language)
         {
             var mine = await compute.RunAsync(worker, w => w.TiedGradient());
             var other = GrainFactory.GetGrain<IPipelineStageGrain>(

@@ -13,7 +13,8 @@ namespace InsideLLMs.Distributed.Tests.Cluster;
 /// Supervised fine-tuning through the distributed engine computes what one process computes: a base model pre-trained
 /// on the cluster and published, then fine-tuned on the built-in instructions pipeline- and data-parallel, against the
 /// reference trainer starting from the same published weights on the same global batch (the tolerance of the
-/// pre-training equivalence tests); and a rollback in the middle changes nothing.
+/// pre-training equivalence tests); and a rollback in the middle changes nothing. The reward model (a score head on
+/// the same published weights, trained on rankings with the pairwise objective) likewise.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelper output)
@@ -61,6 +62,40 @@ public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelpe
         var info = await fixture.Grains.GetGrain<IModelVersionGrain>(version).GetInfoAsync();
         Assert.Equal(info.Revision, status.Spec!.InitRevision); // pinned at the start
         Assert.Equal("sft", status.Spec.Objective);
+    }
+
+    /// <summary>
+    /// The reward objective through the engine: the score head lives on the last stage and is not tied to the embedding,
+    /// rankings of K = 4 completions are 4 consecutive rows, and each micro-batch's summed ranking loss is divided by the
+    /// step's rankings; loss, gradient norm, validation and weights match one process at the pre-training tolerance.
+    /// </summary>
+    [Theory]
+    [InlineData(2, 2, 2, "1f1b")]
+    [InlineData(2, 1, 4, "gpipe")]
+    public async Task Reward_OnTheCluster_MatchesTheReferenceTrainerFromTheSamePublishedWeights(int stages, int replicas, int microBatches, string schedule)
+    {
+        var version = await PublishedBaseAsync();
+        var spec = Sft(version, stages, replicas, microBatches) with { Objective = "reward", BatchSize = 4, RankingCompletions = 4, Schedule = schedule };
+        var runId = $"reward-eq-{stages}-{replicas}-{microBatches}-{schedule}";
+
+        var (expected, expectedValidation, expectedParameters) = await ReferenceAsync(spec, version);
+        var (status, history, parameters) = await TrainAsync(runId, spec);
+
+        for (var i = 0; i < Steps; i++)
+        {
+            output.WriteLine($"step {i + 1}: reference {expected[i].Loss:F6}, cluster {history[i].Loss:F6}; gradient norm {expected[i].GradientNorm:F6} / {history[i].GradientNorm:F6}");
+            Assert.True(Math.Abs(expected[i].Loss - history[i].Loss) <= 4e-5 + 1e-5 * Math.Abs(expected[i].Loss), $"loss at step {i + 1}");
+            Assert.True(Math.Abs(expected[i].GradientNorm - history[i].GradientNorm) <= 1e-5 + 1e-4 * expected[i].GradientNorm, $"gradient norm at step {i + 1}");
+        }
+
+        output.WriteLine($"validation (ranking loss of held-out prompts): reference {expectedValidation:F6}, cluster {history[^1].ValidationLoss:F6}");
+        Assert.True(Math.Abs(expectedValidation - history[^1].ValidationLoss!.Value) <= 4e-5 + 1e-5 * expectedValidation, "validation loss");
+        Assert.Contains("score_head.weight", parameters.Keys);
+        Assert.DoesNotContain("lm_head.weight", parameters.Keys);
+        AssertClose(expectedParameters, parameters);
+        Assert.Equal("reward", status.Spec!.Objective);
+        var refusal = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Grains.GetGrain<IModelVersionGrain>($"{runId}-v").PublishAsync(runId));
+        Assert.Contains("reward model", refusal.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -148,7 +183,7 @@ public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelpe
         var published = await fixture.Grains.GetGrain<IModelVersionGrain>(version).GetParametersAsync();
         var data = Datasets.Get(spec);
         using var trainer = new ReferenceTrainer(
-            TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = 1 }, Datasets.Instructions(spec));
+            TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = 1 }, Datasets.Batches(spec));
         trainer.LoadInitialParameters(published.ToDictionary(p => p.Name, p => (p.Tensor.Data, p.Tensor.Shape)));
         var steps = Enumerable.Range(0, spec.Steps).Select(_ => trainer.TrainStep()).ToArray();
         var validation = trainer.Evaluate(spec.EvalBatches);

@@ -28,9 +28,12 @@ public sealed class GptStage : Module
     private readonly ModuleDict<Block> h;
     private readonly LayerNorm? ln_f;
     private readonly Parameter? lm_head;
+    private readonly Linear? score_head;
     private readonly Block[] _blocks;
 
-    public GptStage(GptConfig config, StageSpec stage, long seed) : base(nameof(GptStage))
+    /// <param name="head">What the last stage ends in: the tied LM head (logits) or a scalar score head (a reward or
+    /// value model). Other stages ignore it.</param>
+    public GptStage(GptConfig config, StageSpec stage, long seed, StageHead head = StageHead.Language) : base(nameof(GptStage))
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stage);
@@ -40,8 +43,14 @@ public sealed class GptStage : Module
             throw new ArgumentException($"Stage blocks {stage.FirstBlock}..{stage.FirstBlock + stage.BlockCount - 1} lie outside 0..{config.LayerCount - 1}.");
         }
 
+        if (!Enum.IsDefined(head))
+        {
+            throw new ArgumentException($"Unknown stage head {head}.", nameof(head));
+        }
+
         Config = config;
         Stage = stage;
+        OutputHead = head;
         if (stage.IsFirst)
         {
             wte = Embedding(config.VocabularySize, config.EmbeddingSize);
@@ -64,7 +73,12 @@ public sealed class GptStage : Module
         {
             ln_f = LayerNorm(config.EmbeddingSize, elementwise_affine: true, bias: config.Bias);
             register_module("ln_f", ln_f);
-            if (!stage.IsFirst)
+            if (head == StageHead.Score)
+            {
+                score_head = Linear(config.EmbeddingSize, 1, hasBias: false);
+                register_module("score_head", score_head);
+            }
+            else if (!stage.IsFirst)
             {
                 lm_head = new Parameter(empty(config.VocabularySize, config.EmbeddingSize));
                 register_parameter("lm_head.weight", lm_head);
@@ -78,15 +92,24 @@ public sealed class GptStage : Module
 
     public StageSpec Stage { get; }
 
-    /// <summary>The (V, C) matrix the head multiplies by: the embedding itself, or this stage's copy of it.</summary>
-    public Tensor? HeadWeight => Stage.IsLast ? (lm_head ?? wte!.weight!) : null;
+    /// <summary>What the model ends in (only the last stage has a head).</summary>
+    public StageHead OutputHead { get; }
+
+    /// <summary>
+    /// Whether the last stage's head is the token embedding (GPT-2's tying): a language head is; a score head is its own
+    /// (1, C) projection, so a pipeline of a score model has no tied matrix to keep equal across stages.
+    /// </summary>
+    public bool TiesEmbedding => OutputHead == StageHead.Language;
+
+    /// <summary>The (V, C) matrix the language head multiplies by: the embedding itself, or this stage's copy of it.</summary>
+    public Tensor? HeadWeight => Stage.IsLast && TiesEmbedding ? (lm_head ?? wte!.weight!) : null;
 
     /// <summary>The token embedding table (V, C), on the first stage only.</summary>
     public Tensor? TokenEmbedding => wte?.weight;
 
     /// <summary>
     /// First stage: token IDs (B, T) as int64. Later stages: the previous stage's hidden states (B, T, C).
-    /// Returns logits (B, T, V) on the last stage, hidden states (B, T, C) on the others.
+    /// Returns logits (B, T, V) on the last stage (scores (B, T, 1) with a score head), hidden states (B, T, C) on the others.
     /// With a <paramref name="cache"/>, the input is the tokens after the cached ones (positions continue from
     /// <see cref="KvCache.Length"/>) and their keys and values are added to it.
     /// </summary>
@@ -100,18 +123,26 @@ public sealed class GptStage : Module
         }
 
         cache?.Advance((int)input.shape[1]);
-        return Stage.IsLast ? Head(x) : x;
+        if (!Stage.IsLast)
+        {
+            return x;
+        }
+
+        return score_head is null ? Head(x) : score_head.call(ln_f!.call(x)); // (B, T, V) or (B, T, 1)
     }
 
     /// <summary>The per-layer group of the embedding tables; <c>lm_head.weight</c>, the tied copy of <c>wte.weight</c>, belongs to it too.</summary>
     public const string EmbeddingLayer = "embedding";
 
-    /// <summary>The per-layer group of the final LayerNorm (the head has no parameters of its own: it is the embedding).</summary>
+    /// <summary>The per-layer group of the final LayerNorm (the language head has no parameters of its own: it is the embedding).</summary>
     public const string FinalNormLayer = "ln_f";
+
+    /// <summary>The per-layer group of a score head's projection.</summary>
+    public const string ScoreHeadLayer = "score_head";
 
     /// <summary>
     /// The layer a parameter belongs to, for per-layer statistics: <see cref="EmbeddingLayer"/> (wte, wpe, lm_head),
-    /// <c>h.{i}</c> for block i (its state-dict prefix), <see cref="FinalNormLayer"/>.
+    /// <c>h.{i}</c> for block i (its state-dict prefix), <see cref="FinalNormLayer"/>, <see cref="ScoreHeadLayer"/>.
     /// </summary>
     public static string LayerOf(string parameterName)
     {
@@ -121,17 +152,20 @@ public sealed class GptStage : Module
             return parameterName[..parameterName.IndexOf('.', 2)];
         }
 
-        return parameterName.StartsWith("ln_f.", StringComparison.Ordinal) ? FinalNormLayer : EmbeddingLayer;
+        return parameterName.StartsWith("ln_f.", StringComparison.Ordinal) ? FinalNormLayer
+            : parameterName.StartsWith("score_head.", StringComparison.Ordinal) ? ScoreHeadLayer
+            : EmbeddingLayer;
     }
 
-    /// <summary>Where a layer of <see cref="LayerOf"/> sits in the model: the embedding first, the blocks in order, the final norm last.</summary>
+    /// <summary>Where a layer of <see cref="LayerOf"/> sits in the model: the embedding first, the blocks in order, the final norm, a score head last.</summary>
     public static int LayerRank(string layer)
     {
         ArgumentNullException.ThrowIfNull(layer);
         return layer switch
         {
             EmbeddingLayer => -1,
-            FinalNormLayer => int.MaxValue,
+            FinalNormLayer => int.MaxValue - 1,
+            ScoreHeadLayer => int.MaxValue,
             _ => int.Parse(layer.AsSpan(2), System.Globalization.CultureInfo.InvariantCulture),
         };
     }
@@ -143,9 +177,9 @@ public sealed class GptStage : Module
     /// <summary>The final LayerNorm and head applied to a residual stream (B, T, C): the logit lens uses it on every layer.</summary>
     public Tensor Head(Tensor x)
     {
-        if (!Stage.IsLast)
+        if (!Stage.IsLast || !TiesEmbedding)
         {
-            throw new InvalidOperationException("Only the last stage has the final norm and the head.");
+            throw new InvalidOperationException("Only the last stage of a language model has the final norm and the language head.");
         }
 
         return functional.linear(ln_f!.call(x), HeadWeight!); // (B, T, V)

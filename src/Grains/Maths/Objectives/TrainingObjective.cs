@@ -14,13 +14,14 @@ namespace InsideLLMs.Distributed.Maths.Objectives;
 /// <para>Response-only cross-entropy (<see cref="ResponseCrossEntropy"/>): micro-batches hold different numbers of
 /// response tokens, so each one's summed loss (Weight: its token count) is divided by the response tokens of the whole
 /// step, which the batch carries in <see cref="ObjectiveTargets.StepTargetCount"/>.</para>
-/// <para>How the later stages of RLHF plug in. A Bradley-Terry reward model: the last stage ends in a scalar head
-/// (a (C, 1) projection of the final norm's output instead of the tied LM head), the batch pairs rows (chosen 2i,
-/// rejected 2i + 1) and names each row's last real position; Loss sums −log σ(r_chosen − r_rejected) over its pairs,
-/// Weight counts them and StepTargetCount is the step's pairs. PPO: the batch also carries per-token float arrays (the
+/// <para>The reward model (<see cref="PairwiseRankingLoss"/>): the last stage ends in a score head (a (C, 1)
+/// projection of the final norm's output instead of the tied LM head), a ranking's K completions are K consecutive rows
+/// and each row marks its last position with its place in the ranking; Value sums each ranking's Bradley-Terry loss
+/// over its C(K,2) pairs (scaled by 1/C(K,2)), Weight counts rankings and StepTargetCount is the step's rankings. How PPO
+/// will plug in: the batch also carries per-token float arrays (the
 /// old policy's log-probabilities, advantages, returns, a response mask) beside the sampled tokens; the policy loss sums
 /// the clipped surrogate over masked tokens and the value loss a value head's squared error, Weight and
-/// StepTargetCount count masked tokens. Neither needs anything new from the engine: the stage grains, schedules,
+/// StepTargetCount count masked tokens. No objective needs anything new from the engine: the stage grains, schedules,
 /// all-reduce, checkpoints and the run's step rule only see Value, Weight and the backward tensor.</para>
 /// </remarks>
 public abstract class TrainingObjective
@@ -28,7 +29,8 @@ public abstract class TrainingObjective
     public abstract ObjectiveKind Kind { get; }
 
     /// <summary>
-    /// One micro-batch's loss in a training step. <paramref name="output"/> is the last stage's output (logits (B, T, V)).
+    /// One micro-batch's loss in a training step. <paramref name="output"/> is the last stage's output (logits (B, T, V),
+    /// or scores (B, T, 1) from a score head).
     /// The returned <see cref="ObjectiveTerm.Backward"/> belongs to the caller's dispose scope.
     /// </summary>
     public abstract ObjectiveTerm Loss(Tensor output, ObjectiveTargets targets);
@@ -37,12 +39,17 @@ public abstract class TrainingObjective
     public abstract (double LossSum, long Count) Evaluate(Tensor output, ObjectiveTargets targets);
 
     /// <summary>The objective a run's options name.</summary>
-    public static TrainingObjective For(ObjectiveKind kind, int microBatchesPerStep) => kind switch
+    /// <param name="rankingCompletions">K of a reward model's rankings; the other objectives ignore it.</param>
+    public static TrainingObjective For(ObjectiveKind kind, int microBatchesPerStep, int rankingCompletions = 4) => kind switch
     {
         ObjectiveKind.Pretrain => new NextTokenCrossEntropy(microBatchesPerStep),
         ObjectiveKind.Sft => new ResponseCrossEntropy(),
+        ObjectiveKind.Reward => new PairwiseRankingLoss(rankingCompletions),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown training objective."),
     };
+
+    /// <summary>The head a model trained with <paramref name="kind"/> ends in: a score head for a reward model, the language head otherwise.</summary>
+    public static Model.StageHead HeadFor(ObjectiveKind kind) => kind == ObjectiveKind.Reward ? Model.StageHead.Score : Model.StageHead.Language;
 
     /// <summary>Σ −log p(target) over the targets that are not <see cref="Model.GptStage.IgnoreIndex"/>, and their count.</summary>
     protected static (double LossSum, long Count) SummedCrossEntropy(Tensor logits, ObjectiveTargets targets)
@@ -81,4 +88,7 @@ public enum ObjectiveKind
 
     /// <summary>Cross-entropy on response tokens only: supervised fine-tuning on instruction/response pairs.</summary>
     Sft,
+
+    /// <summary>Bradley-Terry over every pair of each ranking, on a score head: the reward model.</summary>
+    Reward,
 }

@@ -36,10 +36,10 @@ public sealed class StageWorker : IDisposable
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(stage);
         ArgumentNullException.ThrowIfNull(options);
-        Model = new GptStage(config, stage, options.Seed);
+        Model = new GptStage(config, stage, options.Seed, TrainingObjective.HeadFor(options.Objective));
         _parameters = [.. Model.named_parameters()];
         _optimizer = new AdamW(_parameters, options.Optimizer);
-        _objective = TrainingObjective.For(options.Objective, options.MicroBatches);
+        _objective = TrainingObjective.For(options.Objective, options.MicroBatches, options.RankingCompletions);
     }
 
     public GptStage Model { get; }
@@ -47,6 +47,12 @@ public sealed class StageWorker : IDisposable
     public StageSpec Stage => Model.Stage;
 
     public ObjectiveKind Objective => _objective.Kind;
+
+    /// <summary>
+    /// Whether the first and last stages of a pipeline hold two copies of one matrix whose gradients must be combined
+    /// (<see cref="TiedGradient"/>): a language model's embedding and head; a score model has no such pair.
+    /// </summary>
+    public bool TiesEmbedding => Model.TiesEmbedding;
 
     /// <summary>Micro-batches whose forward ran and whose backward has not.</summary>
     public int StashedCount => _stash.Count;
@@ -242,14 +248,19 @@ public sealed class StageWorker : IDisposable
 
     /// <summary>
     /// Sets this stage's parameters from a whole model's, by name (a published version's: the tied matrix once, as
-    /// wte.weight, which a last stage without the embedding takes as its lm_head.weight). The optimizer state stays
-    /// fresh: fine-tuning starts its own AdamW moments.
+    /// wte.weight, which a last stage without the embedding takes as its lm_head.weight). A score head the weights do
+    /// not have (a reward model started from a language model) keeps its fresh initialisation, and parameters this
+    /// stage does not have (the language model's head) are not read. The optimizer state stays fresh: fine-tuning starts
+    /// its own AdamW moments.
     /// </summary>
     /// <exception cref="InvalidDataException">A parameter is missing or has another shape; nothing changes.</exception>
     public void LoadInitialParameters(IReadOnlyDictionary<string, (byte[] Data, long[] Shape)> parameters)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        var sources = _parameters.Select(p => (p.Name, p.Parameter, Source: p.Name == TiedCopyName ? "wte.weight" : p.Name)).ToArray();
+        var sources = _parameters
+            .Select(p => (p.Name, p.Parameter, Source: p.Name == TiedCopyName ? "wte.weight" : p.Name))
+            .Where(p => parameters.ContainsKey(p.Source) || GptStage.LayerOf(p.Name) != GptStage.ScoreHeadLayer)
+            .ToArray();
         foreach (var (name, parameter, source) in sources)
         {
             if (!parameters.TryGetValue(source, out var given))

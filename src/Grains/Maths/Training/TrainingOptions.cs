@@ -50,6 +50,9 @@ public sealed record TrainingOptions
     /// <summary>What the last stage minimises: next-token cross-entropy (pre-training) or response-only cross-entropy (SFT).</summary>
     public ObjectiveKind Objective { get; init; } = ObjectiveKind.Pretrain;
 
+    /// <summary>K, the completions of each ranking a reward model trains on (4: the ranking tasks' default); rows per micro-batch are a multiple of it.</summary>
+    public int RankingCompletions { get; init; } = 4;
+
     /// <summary>libtorch threads for this trainer's thread (OpenMP: torch.set_num_threads applies to the calling OS thread only).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
 
@@ -74,6 +77,9 @@ public sealed record TrainingOptions
         Check(EvalInterval >= 0 && CheckpointInterval >= 0, "intervals cannot be negative.");
         Check(EvalBatches is null or >= 1, $"evaluation batches must be at least 1; got {EvalBatches}.");
         Check(Enum.IsDefined(Objective), $"unknown training objective {Objective}.");
+        Check(RankingCompletions is >= 2 and <= 9, $"a ranking orders 2 to 9 completions; got {RankingCompletions}.");
+        Check(Objective != ObjectiveKind.Reward || BatchSize % RankingCompletions == 0,
+            $"a reward model's micro-batch holds whole rankings: the batch size {BatchSize} must be a multiple of the {RankingCompletions} completions of a ranking.");
         Check(Threads >= 1, $"threads must be at least 1; got {Threads}.");
         return this;
     }
