@@ -12,9 +12,10 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|all]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
-///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N]
+///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
+///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -66,6 +67,11 @@ internal static class BenchmarkApp
                     results, threads, IntOption(args, "--pretrain-steps") ?? 600, steps ?? 300, IntOption(args, "--instructions") ?? 128,
                     StringOption(args, "--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 1e-3);
                 break;
+            case "reward":
+                RewardSuite.Run(
+                    results, threads, IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
+                    steps ?? 300, StringOption(args, "--lr") is { } rewardLr ? double.Parse(rewardLr, CultureInfo.InvariantCulture) : 3e-4);
+                break;
             case "profile":
                 Profile(threads, steps ?? 400);
                 break;
@@ -75,7 +81,7 @@ internal static class BenchmarkApp
                 Shakespeare(results, threads, corpus, steps);
                 break;
             default:
-                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, memory, sft, all.");
+                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, memory, sft, reward, all.");
                 return 2;
         }
 

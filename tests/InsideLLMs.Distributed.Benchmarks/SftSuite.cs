@@ -27,33 +27,17 @@ internal static class SftSuite
 {
     public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int instructions, double learningRate)
     {
-        torch.set_num_threads(threads);
-        var preset = TrainingPresets.Synthetic;
-        var (data, model) = preset.Load();
-        var started = Stopwatch.GetTimestamp();
-        using var pretrained = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = pretrainSteps, EvalInterval = 0 });
-        pretrained.Run();
-        var pretrainSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var pretrainLoss = pretrained.Evaluate(maxBatches: 16);
-        var weights = pretrained.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape));
-
-        var sftData = InstructionDataset.Synthetic(new SyntheticCorpus(preset.Training.Seed), data.Vocabulary, model.BlockSize);
-        var heldOut = sftData.ValidationExamples.Select(e => e.Instruction).Distinct(StringComparer.Ordinal).Take(instructions).ToArray();
-        var seen = sftData.TrainExamples.Select(e => e.Instruction).Distinct(StringComparer.Ordinal).Take(instructions).ToArray();
-        var sftOptions = preset.Training with
+        using var policy = Policy.Train(threads, pretrainSteps, sftSteps, learningRate, (tuned, sftData) =>
         {
-            Threads = threads, Steps = sftSteps, Objective = ObjectiveKind.Sft, LearningRate = learningRate, MinLearningRate = learningRate / 10,
-            WarmupSteps = Math.Min(20, sftSteps / 10), EvalInterval = 0, EvalBatches = 8,
-        };
-        using var tuned = new ReferenceTrainer(model, data, sftOptions, sftData);
-        tuned.LoadInitialParameters(weights);
-        var before = (HeldOut: Accuracy(tuned, sftData, heldOut), Seen: Accuracy(tuned, sftData, seen), Loss: tuned.Evaluate());
-        started = Stopwatch.GetTimestamp();
-        tuned.Run();
-        var sftSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        var after = (HeldOut: Accuracy(tuned, sftData, heldOut), Seen: Accuracy(tuned, sftData, seen), Loss: tuned.Evaluate());
-
-        results.Add(("sft", "pre-training: steps x rows, wall time", $"{pretrainSteps} x {preset.Training.BatchSize}, {pretrainSeconds:F0} s"));
+            var heldOut = HeldOutInstructions(sftData, instructions);
+            var seen = sftData.TrainExamples.Select(e => e.Instruction).Distinct(StringComparer.Ordinal).Take(instructions).ToArray();
+            return (HeldOut: Accuracy(tuned, sftData, heldOut), Seen: Accuracy(tuned, sftData, seen), Loss: tuned.Evaluate());
+        });
+        var (before, after) = (policy.Before, policy.After);
+        var (tuned, sftData, sftOptions) = (policy.Tuned, policy.Instructions, policy.Tuned.Options);
+        var (pretrainSeconds, sftSeconds, pretrainLoss) = (policy.PretrainSeconds, policy.SftSeconds, policy.PretrainLoss);
+        var heldOut = HeldOutInstructions(sftData, instructions);
+        results.Add(("sft", "pre-training: steps x rows, wall time", $"{pretrainSteps} x {TrainingPresets.Synthetic.Training.BatchSize}, {pretrainSeconds:F0} s"));
         results.Add(("sft", "pre-training: validation loss (16 batches)", F(pretrainLoss, 4)));
         results.Add(("sft", "SFT: steps x rows, peak learning rate, wall time", $"{sftSteps} x {sftOptions.BatchSize}, {learningRate.ToString(CultureInfo.InvariantCulture)}, {sftSeconds:F0} s"));
         results.Add(("sft", $"held-out instructions (distinct texts)", heldOut.Length.ToString(CultureInfo.InvariantCulture)));
@@ -73,7 +57,10 @@ internal static class SftSuite
         }
     }
 
-    private sealed record Tally(double Satisfied, double Entity, double Setting, double Consistent, double Finished);
+    private static string[] HeldOutInstructions(InstructionDataset data, int count) =>
+        [.. data.ValidationExamples.Select(e => e.Instruction).Distinct(StringComparer.Ordinal).Take(count)];
+
+    internal sealed record Tally(double Satisfied, double Entity, double Setting, double Consistent, double Finished);
 
     private static Tally Accuracy(ReferenceTrainer trainer, InstructionDataset data, IReadOnlyList<string> instructions)
     {
@@ -87,7 +74,7 @@ internal static class SftSuite
     }
 
     /// <summary>Greedy from the prompt until the end-of-document token or the end of the context.</summary>
-    private static (string Text, bool Ended) Respond(ReferenceTrainer trainer, InstructionDataset data, string instruction)
+    internal static (string Text, bool Ended) Respond(ReferenceTrainer trainer, InstructionDataset data, string instruction)
     {
         var prompt = data.Prompt(instruction);
         var response = new List<int>();
@@ -105,4 +92,61 @@ internal static class SftSuite
     }
 
     private static string F(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// The default synthetic model pre-trained briefly and fine-tuned on the built-in instructions, both in the reference
+/// trainer; <typeparamref name="T"/> is what the caller measures on the fine-tuning trainer before and after SFT.
+/// </summary>
+internal sealed class Policy<T> : IDisposable
+{
+    public required ReferenceTrainer Tuned { get; init; }
+
+    public required InstructionDataset Instructions { get; init; }
+
+    public required T Before { get; init; }
+
+    public required T After { get; init; }
+
+    public double PretrainSeconds { get; init; }
+
+    public double SftSeconds { get; init; }
+
+    public double PretrainLoss { get; init; }
+
+    public void Dispose() => Tuned.Dispose();
+}
+
+internal static class Policy
+{
+    public static Policy<T> Train<T>(int threads, int pretrainSteps, int sftSteps, double learningRate, Func<ReferenceTrainer, InstructionDataset, T> measure)
+    {
+        torch.set_num_threads(threads);
+        var preset = TrainingPresets.Synthetic;
+        var (data, model) = preset.Load();
+        var started = Stopwatch.GetTimestamp();
+        using var pretrained = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = pretrainSteps, EvalInterval = 0 });
+        pretrained.Run();
+        var pretrainSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var pretrainLoss = pretrained.Evaluate(maxBatches: 16);
+        var weights = pretrained.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape));
+
+        var sftData = InstructionDataset.Synthetic(new SyntheticCorpus(preset.Training.Seed), data.Vocabulary, model.BlockSize);
+        var sftOptions = preset.Training with
+        {
+            Threads = threads, Steps = sftSteps, Objective = ObjectiveKind.Sft, LearningRate = learningRate, MinLearningRate = learningRate / 10,
+            WarmupSteps = Math.Min(20, sftSteps / 10), EvalInterval = 0, EvalBatches = 8,
+        };
+        var tuned = new ReferenceTrainer(model, data, sftOptions, sftData);
+        tuned.LoadInitialParameters(weights);
+        var before = measure(tuned, sftData);
+        started = Stopwatch.GetTimestamp();
+        tuned.Run();
+        var sftSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var after = measure(tuned, sftData);
+        return new Policy<T>
+        {
+            Tuned = tuned, Instructions = sftData, Before = before, After = after, PretrainSeconds = pretrainSeconds, SftSeconds = sftSeconds, PretrainLoss = pretrainLoss,
+        };
+    }
 }

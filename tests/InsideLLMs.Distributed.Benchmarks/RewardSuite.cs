@@ -1,0 +1,102 @@
+using System.Diagnostics;
+using System.Globalization;
+using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Objectives;
+using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Rlhf;
+using InsideLLMs.Distributed.Maths.Sampling;
+using InsideLLMs.Distributed.Maths.Tokenization;
+using InsideLLMs.Distributed.Maths.Training;
+
+namespace InsideLLMs.Distributed.Benchmarks;
+
+/// <summary>
+/// The reward model from rankings of the SFT policy's own samples: the policy of the sft suite (pre-training, then
+/// SFT), K = 4 completions per ranking prompt sampled from it at temperature 1, ranked by simulated annotators (the
+/// preference rule, noise-free and 20% noisy), a reward model (the policy's weights with a fresh score head) trained on
+/// each set of rankings, and its pairwise accuracy against the noise-free rule on completions of held-out prompts.
+/// All in the reference trainer, the one-stage, one-replica case of the stage grains' code (reward runs on the cluster
+/// equal it step for step: SftEquivalenceTests).
+/// </summary>
+internal static class RewardSuite
+{
+    private const int K = 4;
+
+    /// <summary>The cluster's ranking prompts come from this stream of the built-in corpus (the ranking board's seed).</summary>
+    private const long RankingPromptSeed = 0x5EED_0008;
+
+    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double learningRate)
+    {
+        using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0);
+        var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
+        results.Add(("reward", "policy: pre-training + SFT steps, wall time", $"{pretrainSteps} + {sftSteps}, {policy.PretrainSeconds + policy.SftSeconds:F0} s"));
+
+        var started = Stopwatch.GetTimestamp();
+        var corpus = new SyntheticCorpus(RankingPromptSeed);
+        var tasks = Enumerable.Range(0, prompts).Select(n =>
+        {
+            var prompt = corpus.Instruction(n).Instruction;
+            var completions = Enumerable.Range(0, K).Select(j => Sample(tuned, policy.Instructions, prompt, DeterministicRandom.Mix(RankingPromptSeed, n, j))).ToArray();
+            return (Id: $"task-{n:D6}", Prompt: prompt, Completions: completions);
+        }).ToArray();
+        var samplingSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        results.Add(("reward", "rankings: prompts x completions sampled (T = 1), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
+        var truth = tasks.ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
+        var ties = tasks.Count(t => truth[t.Id].Distinct().Count() < K);
+        results.Add(("reward", "rankings whose completions the rule scores with a tie", $"{ties} of {prompts}"));
+
+        var weights = tuned.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape));
+        foreach (var noise in new[] { 0.0, 0.2 })
+        {
+            var annotator = new SimulatedAnnotator(PreferenceRule.Default, noise, seed: 8);
+            var rankings = RankingDataset.Create(
+                $"noise {noise}", [.. tasks.Select(t => new RankedCompletions(t.Id, t.Prompt, t.Completions, annotator.Rank(t.Id, t.Prompt, t.Completions)))],
+                vocabulary, tuned.Config.BlockSize, K);
+            var options = TrainingPresets.Synthetic.Training with
+            {
+                Threads = threads, Steps = rewardSteps, Objective = ObjectiveKind.Reward, RankingCompletions = K, BatchSize = 16,
+                LearningRate = learningRate, MinLearningRate = learningRate / 10, WarmupSteps = Math.Min(20, rewardSteps / 10), EvalInterval = 0,
+            };
+            using var reward = new ReferenceTrainer(tuned.Config, tuned.Data, options, rankings);
+            reward.LoadInitialParameters(weights);
+            var before = Accuracy(reward, rankings, truth);
+            started = Stopwatch.GetTimestamp();
+            reward.Run();
+            var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var after = Accuracy(reward, rankings, truth);
+            var labels = RewardScores.Agreement(rankings.TrainRankings.Select(r =>
+                ((IReadOnlyList<double>)[.. Enumerable.Range(0, K).Select(c => (double)(K - r.PlaceOf(c)))], (IReadOnlyList<double>)truth[r.Id])));
+            var normalization = RewardScores.Normalization([.. rankings.TrainRankings.SelectMany(r => RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions))]);
+            var name = noise == 0 ? "noise-free" : $"{noise:P0}-noisy";
+            results.Add(("reward", $"{name}: rankings train / held-out prompts", $"{rankings.TrainRankings.Count} / {rankings.ValidationRankings.Count}"));
+            results.Add(("reward", $"{name}: the labels' own pair agreement with the rule", F(labels.Accuracy, 3)));
+            results.Add(("reward", $"{name}: steps x rows, lr, wall time", $"{rewardSteps} x 16, {learningRate.ToString(CultureInfo.InvariantCulture)}, {seconds:F0} s"));
+            results.Add(("reward", $"{name}: held-out pairwise accuracy vs the rule, before / after", $"{F(before.Accuracy, 3)} / {F(after.Accuracy, 3)} ({after.Pairs} pairs)"));
+            results.Add(("reward", $"{name}: score normalisation on SFT samples (mean, std)", $"{F(normalization.Mean, 3)}, {F(normalization.Std, 3)}"));
+        }
+    }
+
+    /// <summary>One completion: sampled at temperature 1 from EOD, the prompt and "." until the end-of-document token or the context.</summary>
+    private static string Sample(ReferenceTrainer policy, InstructionDataset data, string prompt, long seed)
+    {
+        var tokens = data.Prompt(prompt);
+        var response = new List<int>();
+        foreach (var token in TextGenerator.Generate(policy.Model, tokens, new SamplingOptions(Temperature: 1.0, Seed: seed), policy.Config.BlockSize - tokens.Length - 1))
+        {
+            if (token.Id == ModelVocabulary.EndOfDocument)
+            {
+                break;
+            }
+
+            response.Add(token.Id);
+        }
+
+        return data.Vocabulary.DecodeText(response);
+    }
+
+    private static PairwiseAgreement Accuracy(ReferenceTrainer reward, RankingDataset rankings, Dictionary<string, double[]> truth) =>
+        RewardScores.Agreement(rankings.ValidationRankings.Select(r =>
+            ((IReadOnlyList<double>)RewardScores.Score(reward.Model, rankings.Vocabulary, r.Prompt, r.Completions), (IReadOnlyList<double>)truth[r.Id])));
+
+    private static string F(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+}
