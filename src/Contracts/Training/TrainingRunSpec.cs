@@ -93,7 +93,10 @@ public sealed record TrainingRunSpec
     /// </summary>
     [Id(27)] public long? InitRevision { get; init; }
 
-    /// <summary>reward only: where the rankings come from, "synthetic" (the built-in rankings, the default).</summary>
+    /// <summary>
+    /// reward only: where the rankings come from, "cluster" (every stored ranking of a task of <see cref="RankingCompletions"/>
+    /// completions, taken when the run starts) or "synthetic" (the built-in rankings, the default).
+    /// </summary>
     [Id(28)] public string? Rankings { get; init; }
 
     /// <summary>reward only: K, the completions of each ranking (2 to 9; 4 as the ranking tasks'); <see cref="BatchSize"/> rows hold BatchSize / K rankings.</summary>

@@ -45,6 +45,9 @@ public static class TrainingRunSpecs
         return spec.Instructions ?? TrainingPreset.SyntheticCorpusName;
     }
 
+    /// <summary>A reward run's rankings: those stored on the cluster, taken when it starts.</summary>
+    public const string ClusterRankings = "cluster";
+
     /// <summary>Where a reward run's rankings come from: the spec's, or the built-in ones.</summary>
     public static string RankingSource(TrainingRunSpec spec)
     {
@@ -215,9 +218,10 @@ public static class TrainingRunSpecs
                 throw new ArgumentException($"rankings '{rankings}' are read only by reward runs; this run's objective is {spec.Objective} (set objective to reward, or leave rankings out).");
             }
 
-            if (rankings.Trim() != TrainingPreset.SyntheticCorpusName)
+            if (rankings != TrainingPreset.SyntheticCorpusName && rankings != ClusterRankings)
             {
-                throw new ArgumentException($"Unknown rankings '{rankings}': reward runs read the built-in rankings, 'synthetic'.");
+                throw new ArgumentException(
+                    $"Unknown rankings '{rankings}': '{ClusterRankings}' (the rankings stored on this cluster, taken when the run starts) or '{TrainingPreset.SyntheticCorpusName}' (the built-in ones).");
             }
         }
 

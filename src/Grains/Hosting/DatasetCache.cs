@@ -16,6 +16,7 @@ public sealed class DatasetCache
     private readonly ConcurrentDictionary<string, Lazy<TokenDataset>> _datasets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<InstructionDataset>> _instructions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<RankingDataset>> _rankings = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (TrainingRunSpec Spec, RankingDataset Data)> _clusterRankings = new(StringComparer.Ordinal);
 
     private readonly CorpusLocator _corpora;
 
@@ -90,28 +91,59 @@ public sealed class DatasetCache
     }
 
     /// <summary>
-    /// A reward spec's rankings in the vocabulary of its corpus: the built-in ones (<see cref="RankingDataset.Synthetic"/>,
-    /// <see cref="BuiltInRankings"/> of them from the spec's seed, ranked by the noise-free preference rule).
+    /// A reward spec's built-in rankings in the vocabulary of its corpus (<see cref="RankingDataset.Synthetic"/>,
+    /// <see cref="BuiltInRankings"/> of them from the spec's seed, ranked by the noise-free preference rule), or the
+    /// cluster's rankings a run took (<see cref="LoadRankings"/> first).
     /// </summary>
-    public RankingDataset Rankings(TrainingRunSpec spec)
+    /// <param name="runId">The run, for cluster rankings.</param>
+    public RankingDataset Rankings(TrainingRunSpec spec, string? runId = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
         var source = TrainingRunSpecs.RankingSource(spec);
+        if (source == TrainingRunSpecs.ClusterRankings)
+        {
+            return runId is not null && _clusterRankings.TryGetValue(runId, out var taken) && taken.Spec == spec
+                ? taken.Data
+                : throw new InvalidOperationException($"The cluster rankings of run '{runId}' are not loaded on this silo.");
+        }
+
         var key = $"{source}|{spec.RankingCompletions}|{spec.Corpus}|{spec.Encoding}|{spec.Context}|{spec.Seed}";
-        var lazy = _rankings.GetOrAdd(key, _ => new Lazy<RankingDataset>(() =>
-            RankingDataset.Synthetic(new SyntheticCorpus(spec.Seed), Get(spec).Vocabulary, spec.Context, spec.RankingCompletions, BuiltInRankings, noise: 0, spec.Seed)));
+        return Cached(_rankings, key, () =>
+            RankingDataset.Synthetic(new SyntheticCorpus(spec.Seed), Get(spec).Vocabulary, spec.Context, spec.RankingCompletions, BuiltInRankings, noise: 0, spec.Seed));
+    }
+
+    /// <summary>Keeps the rankings run <paramref name="runId"/> took from the cluster as its dataset on this silo.</summary>
+    /// <exception cref="ArgumentException">A ranking does not fit the spec (another K, too long for the context); the message names it.</exception>
+    public RankingDataset LoadRankings(string runId, TrainingRunSpec spec, IReadOnlyList<RankedCompletions> rankings)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        try
+        {
+            var data = RankingDataset.Create($"cluster rankings of run '{runId}'", rankings, Get(spec).Vocabulary, spec.Context, spec.RankingCompletions);
+            _clusterRankings[runId] = (spec, data);
+            return data;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ArgumentException(e.Message, e);
+        }
+    }
+
+    private static T Cached<T>(ConcurrentDictionary<string, Lazy<T>> cache, string key, Func<T> build)
+    {
+        var lazy = cache.GetOrAdd(key, _ => new Lazy<T>(build));
         try
         {
             return lazy.Value;
         }
         catch (Exception e) when (e is InvalidDataException)
         {
-            _rankings.TryRemove(key, out _);
+            cache.TryRemove(key, out _);
             throw new ArgumentException(e.Message, e);
         }
         catch
         {
-            _rankings.TryRemove(key, out _);
+            cache.TryRemove(key, out _);
             throw;
         }
     }
@@ -120,10 +152,11 @@ public sealed class DatasetCache
     public const int BuiltInRankings = 2048;
 
     /// <summary>The rows a spec trains on: its corpus's windows (pre-training), its instruction rows (SFT) or its rankings (reward).</summary>
-    public ITrainingBatches Batches(TrainingRunSpec spec) => TrainingRunSpecs.Objective(spec) switch
+    /// <param name="runId">The run, for a reward run on the cluster's rankings (loaded with <see cref="LoadRankings"/>).</param>
+    public ITrainingBatches Batches(TrainingRunSpec spec, string? runId = null) => TrainingRunSpecs.Objective(spec) switch
     {
         ObjectiveKind.Sft => Instructions(spec),
-        ObjectiveKind.Reward => Rankings(spec),
+        ObjectiveKind.Reward => Rankings(spec, runId),
         _ => Get(spec),
     };
 }

@@ -1,21 +1,35 @@
 using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Rlhf;
 
 namespace InsideLLMs.Distributed.Grains.Training;
 
 /// <summary>
-/// Serves replica r's micro-batches (pre-training windows or SFT instruction rows); the batch is a pure function of
-/// (seed, step, micro-batch, replica).
+/// Serves replica r's micro-batches (pre-training windows, SFT instruction rows or a reward model's rankings); the batch
+/// is a pure function of (seed, step, micro-batch, replica), and of the rankings the run took when it started.
 /// </summary>
 public sealed class DataShardGrain(
     [PersistentState("shard", TrainingStorage.ProviderName)] IPersistentState<DataShardState> state,
     DatasetCache datasets) : Grain, IDataShardGrain
 {
+    private string RunId => this.GetPrimaryKeyString()[..this.GetPrimaryKeyString().LastIndexOf('/')];
+
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Spec is { } spec)
+        {
+            await LoadClusterRankingsAsync(spec); // a shard reactivated after a silo was lost reads what it read before
+        }
+    }
+
     public async Task InitializeAsync(TrainingRunSpec spec, int replica)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        datasets.Batches(spec); // build (or fail) now, not in the middle of a step
+        await LoadClusterRankingsAsync(spec);
+        datasets.Batches(spec, RunId); // build (or fail) now, not in the middle of a step
         if (state.State.Spec != spec || state.State.Replica != replica)
         {
             state.State.Spec = spec;
@@ -27,7 +41,7 @@ public sealed class DataShardGrain(
     public Task<TokenBatchMessage> GetMicroBatchAsync(long step, int microBatch)
     {
         var spec = Spec();
-        var batch = datasets.Batches(spec).TrainBatch(spec.Seed, step, microBatch, state.State.Replica, spec.MicroBatches, spec.BatchSize, spec.Replicas);
+        var batch = datasets.Batches(spec, RunId).TrainBatch(spec.Seed, step, microBatch, state.State.Replica, spec.MicroBatches, spec.BatchSize, spec.Replicas);
         return Task.FromResult(new TokenBatchMessage(TokenBytes.From(batch.Inputs), TokenBytes.From(batch.Targets), batch.BatchSize, batch.BlockSize)
         {
             StepTargetCount = batch.StepTargetCount,
@@ -36,10 +50,22 @@ public sealed class DataShardGrain(
 
     public Task<TokenBatchMessage?> GetValidationBatchAsync(int index, int batchSize)
     {
-        var batch = datasets.Batches(Spec()).ValidationBatches(batchSize).Skip(index).FirstOrDefault();
+        var batch = datasets.Batches(Spec(), RunId).ValidationBatches(batchSize).Skip(index).FirstOrDefault();
         return Task.FromResult(batch is null
             ? null
             : new TokenBatchMessage(TokenBytes.From(batch.Inputs), TokenBytes.From(batch.Targets), batch.BatchSize, batch.BlockSize));
+    }
+
+    /// <summary>A reward run on the cluster's rankings reads the ones the run took when it started (its snapshot grain).</summary>
+    private async Task LoadClusterRankingsAsync(TrainingRunSpec spec)
+    {
+        if (TrainingRunSpecs.Objective(spec) != ObjectiveKind.Reward || TrainingRunSpecs.RankingSource(spec) != TrainingRunSpecs.ClusterRankings)
+        {
+            return;
+        }
+
+        var taken = await GrainFactory.GetGrain<IRankingSnapshotGrain>(RunId).GetAsync();
+        datasets.LoadRankings(RunId, spec, [.. taken.Select(r => new RankedCompletions(r.ReceiptId, r.Prompt, r.Completions, r.Order))]);
     }
 
     private TrainingRunSpec Spec() =>

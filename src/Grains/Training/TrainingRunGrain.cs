@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Maths.Data;
+using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Optimization;
 using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
@@ -86,7 +89,12 @@ public sealed class TrainingRunGrain(
     {
         RunLayout.Validate(spec, corpora);
         var data = datasets.Get(spec); // an unreadable corpus fails here
-        datasets.Batches(spec); // and a bad instruction file here, naming its line
+        var clusterRankings = TrainingRunSpecs.Objective(spec) == ObjectiveKind.Reward && TrainingRunSpecs.RankingSource(spec) == TrainingRunSpecs.ClusterRankings;
+        if (!clusterRankings)
+        {
+            datasets.Batches(spec); // and a bad instruction file here, naming its line
+        }
+
         spec = await PinInitialWeightsAsync(spec, data);
         var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
         var estimate = RunAdmission.Admit(spec, data.Vocabulary.Count, admission.MemoryBudgetBytes, Math.Max(1, silos));
@@ -95,6 +103,15 @@ public sealed class TrainingRunGrain(
             .TryAddAsync(RunId, admission.MaxActiveRuns, estimate.TotalBytes, cluster);
         if (place.Admitted)
         {
+            if (clusterRankings)
+            {
+                // Last, so that a refusal above writes nothing; the catch in StartAsync gives the place back if this fails.
+                var snapshot = GrainFactory.GetGrain<IRankingSnapshotGrain>(RunId);
+                await snapshot.TakeAsync(spec.RankingCompletions);
+                var taken = await snapshot.GetAsync();
+                datasets.LoadRankings(RunId, spec, [.. taken.Select(r => new RankedCompletions(r.ReceiptId, r.Prompt, r.Completions, r.Order))]);
+            }
+
             return spec;
         }
 

@@ -1,8 +1,11 @@
 using System.Runtime.InteropServices;
 using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Training;
 using Xunit.Abstractions;
 using static TorchSharp.torch;
@@ -96,6 +99,60 @@ public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelpe
         Assert.Equal("reward", status.Spec!.Objective);
         var refusal = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Grains.GetGrain<IModelVersionGrain>($"{runId}-v").PublishAsync(runId));
         Assert.Contains("reward model", refusal.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// A reward run on the rankings stored on the cluster: tasks of 3 completions sampled from the published base, ranked
+    /// by simulated annotators through the task grains; the run takes every stored ranking when it starts and trains on
+    /// them as one process trains on the same rankings.
+    /// </summary>
+    [Fact]
+    public async Task Reward_OnTheClustersStoredRankings_TakesThemAtTheStart_AndMatchesOneProcess()
+    {
+        var version = await PublishedBaseAsync();
+        var board = fixture.Grains.GetGrain<IRankingBoardGrain>(RankingNames.Board);
+        var annotator = new SimulatedAnnotator(PreferenceRule.Default, noise: 0, seed: 3);
+        foreach (var task in await board.CreateTasksAsync(6, 3, version))
+        {
+            foreach (var who in new[] { "eq-a", "eq-b" })
+            {
+                await fixture.Grains.GetGrain<IRankingTaskGrain>(task.Id).SubmitAsync(who, annotator.Rank(task.Id + who, task.Prompt, task.Completions), simulated: true);
+            }
+        }
+
+        var spec = Sft(version, 2, 2, 1) with { Objective = "reward", Rankings = "cluster", BatchSize = 3, RankingCompletions = 3, EvalBatches = 1 };
+        var (status, history, parameters) = await TrainAsync("reward-cluster", spec);
+        var taken = await fixture.Grains.GetGrain<IRankingSnapshotGrain>("reward-cluster").GetAsync();
+        Assert.True(taken.Count >= 12, $"{taken.Count} rankings taken");
+
+        var published = await fixture.Grains.GetGrain<IModelVersionGrain>(version).GetParametersAsync();
+        var data = Datasets.Get(spec);
+        var rankings = RankingDataset.Create("cluster", [.. taken.Select(r => new RankedCompletions(r.ReceiptId, r.Prompt, r.Completions, r.Order))], data.Vocabulary, spec.Context, 3);
+        using var trainer = new ReferenceTrainer(TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = 1 }, rankings);
+        trainer.LoadInitialParameters(published.ToDictionary(p => p.Name, p => (p.Tensor.Data, p.Tensor.Shape)));
+        var expected = Enumerable.Range(0, spec.Steps).Select(_ => trainer.TrainStep()).ToArray();
+        for (var i = 0; i < Steps; i++)
+        {
+            Assert.True(Math.Abs(expected[i].Loss - history[i].Loss) <= 4e-5 + 1e-5 * Math.Abs(expected[i].Loss), $"loss at step {i + 1}");
+        }
+
+        AssertClose(trainer.Model.named_parameters().ToDictionary(
+            p => p.name, p => (MemoryMarshal.Cast<byte, float>(TensorIO.ToBytes(p.parameter)).ToArray(), p.parameter.shape)), parameters);
+        Assert.Equal("cluster", status.Spec!.Rankings);
+    }
+
+    [Fact]
+    public async Task Reward_OnClusterRankingsOfASizeNobodyRanked_IsRefusedBeforeAnythingStarts()
+    {
+        var version = await PublishedBaseAsync();
+        var run = fixture.Grains.GetGrain<ITrainingRunGrain>("reward-none");
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(
+            Sft(version, 1, 1, 1) with { Objective = "reward", Rankings = "cluster", BatchSize = 9, RankingCompletions = 9 }));
+
+        Assert.Contains("No stored ranking orders 9 completions", error.Message, StringComparison.Ordinal);
+        Assert.Equal(RunPhase.NotStarted, (await run.GetStatusAsync()).Phase);
+        await Assert.ThrowsAsync<InvalidOperationException>(() => fixture.Grains.GetGrain<IRankingSnapshotGrain>("reward-none").GetAsync());
     }
 
     /// <summary>
