@@ -63,7 +63,8 @@ public static class SiloExtensions
             case ClusteringKind.Kubernetes:
                 var pod = settings.Pod ?? throw new InvalidOperationException("Kubernetes clustering needs the pod's identity (SiloSettings.Pod).");
                 silo.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnectionString));
-                // Names the silo after its pod and deletes pods of silos the cluster declared dead (the Role's verbs).
+                // Names the silo after its pod and deletes pods of silos the cluster declared dead (the Role's verbs). It reads
+                // POD_NAME, POD_IP, POD_NAMESPACE and the ids from the process environment, as SiloSettings did.
                 silo.UseKubernetesHosting();
                 // Other pods reach this one at its pod IP; it listens on every interface of its own network namespace.
                 silo.ConfigureEndpoints(pod.Ip, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: true);
