@@ -1,9 +1,18 @@
 namespace InsideLLMs.Distributed.Silo.Extensions;
 
-/// <summary>What the HTTP API admits (section <c>Api</c>): body size, text length and how long a read may wait on the cluster.</summary>
+/// <summary>
+/// What the HTTP API admits (section <c>Api</c>): who may change the cluster, body size, text length and how long a read
+/// may wait on the cluster.
+/// </summary>
 public sealed class ApiOptions
 {
     public const string Section = "Api";
+
+    /// <summary>
+    /// The bearer token API writes need (<c>Authorization: Bearer ...</c>). Required, and checked at start, once the web
+    /// port listens beyond loopback; on loopback only it is optional, and once set it is always checked.
+    /// </summary>
+    public string? Token { get; set; }
 
     /// <summary>Largest request body, in bytes. A full run spec is under 1 KB and a prompt a few KB: 1 MiB is generous.</summary>
     public long MaxRequestBytes { get; set; } = 1 << 20;

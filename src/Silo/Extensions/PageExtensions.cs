@@ -5,7 +5,10 @@ using Orleans.Dashboard;
 
 namespace InsideLLMs.Distributed.Silo.Extensions;
 
-/// <summary>The walkthrough page at <c>/</c> (Blazor, interactive server rendering) and Orleans' dashboard at <c>/dashboard</c>.</summary>
+/// <summary>
+/// The walkthrough page at <c>/</c> (Blazor, interactive server rendering) and Orleans' dashboard at <c>/dashboard</c>.
+/// The dashboard has no authentication of its own, so it is served on loopback only.
+/// </summary>
 public static class PageExtensions
 {
     public static WebApplicationBuilder AddWalkthroughPage(this WebApplicationBuilder builder)
@@ -26,7 +29,11 @@ public static class PageExtensions
         app.UseAntiforgery();
         app.MapStaticAssets();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
-        app.MapOrleansDashboard(routePrefix: "/dashboard");
+        if (!app.Services.GetRequiredService<WebExposure>().BeyondLoopback)
+        {
+            app.MapOrleansDashboard(routePrefix: "/dashboard");
+        }
+
         return app;
     }
 }

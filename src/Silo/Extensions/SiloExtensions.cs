@@ -31,8 +31,11 @@ public static class SiloExtensions
             builder.WebHost.UseUrls(settings.WebUrl);
         }
 
+        builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = settings.ShutdownTimeout);
         builder.UseOrleans(silo => silo.ConfigureInsideLlms(settings));
+        builder.AddApiAccess();
         builder.AddApiAdmission();
+        builder.AddSiloHealthChecks();
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
 
         // The bus registers the real event publisher first: AddTrainingServices only fills in what is still missing.
@@ -56,6 +59,15 @@ public static class SiloExtensions
             case ClusteringKind.Redis:
                 silo.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnectionString));
                 silo.ConfigureEndpoints(IPAddress.Loopback, settings.SiloPort, settings.GatewayPort);
+                break;
+            case ClusteringKind.Kubernetes:
+                var pod = settings.Pod ?? throw new InvalidOperationException("Kubernetes clustering needs the pod's identity (SiloSettings.Pod).");
+                silo.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnectionString));
+                // Names the silo after its pod and deletes pods of silos the cluster declared dead (the Role's verbs). It reads
+                // POD_NAME, POD_IP, POD_NAMESPACE and the ids from the process environment, as SiloSettings did.
+                silo.UseKubernetesHosting();
+                // Other pods reach this one at its pod IP; it listens on every interface of its own network namespace.
+                silo.ConfigureEndpoints(pod.Ip, settings.SiloPort, settings.GatewayPort, listenOnAnyHostAddress: true);
                 break;
             default:
                 silo.UseLocalhostClustering(
@@ -91,8 +103,9 @@ public static class SiloExtensions
     public static WebApplication MapSiloEndpoints(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.UseApiAccess();
         app.UseApiAdmission();
-        app.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+        app.MapSiloHealthEndpoints();
         var api = app.MapGroup("").WithTextLimit();
         api.MapTrainingApi();
         api.MapClusterApi();
@@ -108,17 +121,26 @@ public static class SiloExtensions
         ArgumentNullException.ThrowIfNull(app);
         var settings = app.Services.GetRequiredService<SiloSettings>();
         var urls = string.Join(", ", app.Urls);
-        var clustering = settings.Clustering == ClusteringKind.Redis
-            ? $"Clustering: redis at {settings.RedisConnectionString}"
-            : $"Primary silo: 127.0.0.1:{settings.PrimaryPort}";
+        var clustering = settings.Clustering switch
+        {
+            ClusteringKind.Redis => $"Clustering: redis at {settings.RedisConnectionString}",
+            ClusteringKind.Kubernetes => $"Clustering: kubernetes (pod {settings.Pod?.Name} at {settings.Pod?.Ip}), membership in redis at {settings.RedisConnectionString}",
+            _ => $"Primary silo: 127.0.0.1:{settings.PrimaryPort}",
+        };
+        var gatewayHost = settings.Pod?.Ip.ToString() ?? "127.0.0.1";
         var instance = settings.Instance is { } n ? $" Instance {n}." : "";
         Console.WriteLine(
-            $"InsideLLMs silo ready.{instance} Web: {urls}. Silo port: {settings.SiloPort}. Client gateway: 127.0.0.1:{settings.GatewayPort}. " +
+            $"InsideLLMs silo ready.{instance} Web: {urls}. Silo port: {settings.SiloPort}. Client gateway: {gatewayHost}:{settings.GatewayPort}. " +
             $"{clustering}. Storage: {settings.Storage.ToString().ToLowerInvariant()}.");
         var admission = app.Services.GetRequiredService<AdmissionOptions>();
         Console.WriteLine(
             $"Admits: runs up to {StageMemory.Format(admission.MemoryBudgetBytes)} a silo (Compute:MemoryBudget), {admission.MaxActiveRuns} active run(s), " +
             $"{admission.MaxSessions} generation sessions a version; corpora: the built-in one" +
             (admission.DataDirectory is { } directory ? $" and files in {directory} (Data:Directory)." : " only (set Data:Directory for files)."));
+        var exposure = app.Services.GetRequiredService<WebExposure>();
+        Console.WriteLine(exposure.BeyondLoopback
+            ? "Web port beyond loopback: API changes need 'Authorization: Bearer <Api:Token>'; the Orleans dashboard is not served."
+            : "Web port on loopback only: the API is open to this machine" +
+              (string.IsNullOrWhiteSpace(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ApiOptions>>().Value.Token) ? "." : "; API changes need the token (Api:Token is set)."));
     }
 }

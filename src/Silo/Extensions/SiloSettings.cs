@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using InsideLLMs.Distributed.Contracts;
 
 namespace InsideLLMs.Distributed.Silo.Extensions;
@@ -11,6 +12,13 @@ public enum ClusteringKind
 
     /// <summary>A membership table in Redis: any silo may die and the others carry on (real failover).</summary>
     Redis,
+
+    /// <summary>
+    /// A pod of a Kubernetes Deployment: Redis membership (Kubernetes hosting is not a membership table) plus Orleans'
+    /// Kubernetes hosting, which names the silo after its pod, advertises the pod's IP and deletes the pods of silos
+    /// the cluster has declared dead. Needs the pod's and the cluster's identity in environment variables.
+    /// </summary>
+    Kubernetes,
 }
 
 /// <summary>Where grain state (runs, stage checkpoints, the registry) lives.</summary>
@@ -32,6 +40,17 @@ public sealed record SiloSettings
     public const int FirstSiloPort = 11111;
     public const int FirstGatewayPort = 30000;
     public const int FirstWebPort = 5080;
+
+    /// <summary>
+    /// Orleans' default grace for stopping a host is 30 s; a silo leaving the cluster deactivates its grains and says
+    /// goodbye in its membership row, which takes a few seconds on a small cluster. Kubernetes must wait longer than
+    /// this (terminationGracePeriodSeconds) or it kills the silo in the middle of leaving.
+    /// </summary>
+    public const int DefaultShutdownTimeoutSeconds = 30;
+
+    /// <summary>The environment variables Kubernetes clustering reads (set from the downward API and the manifest).</summary>
+    public static IReadOnlyList<string> KubernetesVariables { get; } =
+        ["POD_NAME", "POD_IP", "POD_NAMESPACE", "ORLEANS_SERVICE_ID", "ORLEANS_CLUSTER_ID"];
 
     /// <summary>Command-line switches beyond the generic <c>--Section:Key value</c> form.</summary>
     public static IReadOnlyDictionary<string, string> SwitchMappings { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase)
@@ -65,6 +84,12 @@ public sealed record SiloSettings
 
     public string ServiceId { get; init; } = ClusterNames.ServiceId;
 
+    /// <summary>The pod this silo runs in; set with Kubernetes clustering only.</summary>
+    public KubernetesPod? Pod { get; init; }
+
+    /// <summary><c>Silo:ShutdownTimeoutSeconds</c>: the host's <c>HostOptions.ShutdownTimeout</c>.</summary>
+    public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(DefaultShutdownTimeoutSeconds);
+
     /// <exception cref="InvalidOperationException">A value that names no known choice, or a port out of range.</exception>
     public static SiloSettings From(IConfiguration configuration)
     {
@@ -75,6 +100,20 @@ public sealed record SiloSettings
             throw new InvalidOperationException($"Silo:Instance (--instance) must be between 0 and 1000; got {instance}.");
         }
 
+        var clustering = ReadChoice(configuration, "Silo:Clustering", ClusteringKind.Localhost);
+        var pod = clustering == ClusteringKind.Kubernetes ? ReadPod(configuration) : null;
+        if (clustering == ClusteringKind.Kubernetes && NonEmpty(configuration["Redis:ConnectionString"]) is null)
+        {
+            throw new InvalidOperationException(
+                "Silo:Clustering=kubernetes keeps the membership table in Redis: set Redis:ConnectionString (the default, 127.0.0.1:6379, is the pod itself).");
+        }
+
+        var shutdown = ReadInt(configuration, "Silo:ShutdownTimeoutSeconds") ?? DefaultShutdownTimeoutSeconds;
+        if (shutdown is < 1 or > 3600)
+        {
+            throw new InvalidOperationException($"Silo:ShutdownTimeoutSeconds must be between 1 and 3600; got {shutdown}.");
+        }
+
         var settings = new SiloSettings
         {
             Instance = instance,
@@ -82,13 +121,37 @@ public sealed record SiloSettings
             GatewayPort = instance is { } g ? FirstGatewayPort + g : ReadPort(configuration, "Silo:GatewayPort", FirstGatewayPort),
             PrimaryPort = instance is null ? ReadPort(configuration, "Silo:PrimaryPort", FirstSiloPort) : FirstSiloPort,
             WebUrl = instance is { } w ? string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{FirstWebPort + w}") : null,
-            Clustering = ReadChoice(configuration, "Silo:Clustering", ClusteringKind.Localhost),
+            Clustering = clustering,
             Storage = ReadChoice(configuration, "Silo:Storage", StorageKind.Memory),
             RedisConnectionString = NonEmpty(configuration["Redis:ConnectionString"]) ?? "127.0.0.1:6379",
-            ClusterId = NonEmpty(configuration["Orleans:ClusterId"]) ?? ClusterNames.ClusterId,
-            ServiceId = NonEmpty(configuration["Orleans:ServiceId"]) ?? ClusterNames.ServiceId,
+            ClusterId = pod?.ClusterId ?? NonEmpty(configuration["Orleans:ClusterId"]) ?? ClusterNames.ClusterId,
+            ServiceId = pod?.ServiceId ?? NonEmpty(configuration["Orleans:ServiceId"]) ?? ClusterNames.ServiceId,
+            Pod = pod,
+            ShutdownTimeout = TimeSpan.FromSeconds(shutdown),
         };
         return settings;
+    }
+
+    /// <summary>The pod's identity from the variables a Kubernetes manifest sets; all of them, or a message naming those missing.</summary>
+    private static KubernetesPod ReadPod(IConfiguration configuration)
+    {
+        var missing = KubernetesVariables.Where(name => NonEmpty(configuration[name]) is null).ToArray();
+        if (missing.Length > 0)
+        {
+            throw new InvalidOperationException(
+                $"Silo:Clustering=kubernetes needs the environment variables {string.Join(", ", KubernetesVariables)}; missing: {string.Join(", ", missing)}. " +
+                "Set POD_NAME, POD_IP and POD_NAMESPACE from the downward API (fieldRef metadata.name, status.podIP, metadata.namespace).");
+        }
+
+        var ipText = NonEmpty(configuration["POD_IP"])!;
+        if (!IPAddress.TryParse(ipText, out var ip))
+        {
+            throw new InvalidOperationException($"POD_IP must be an IP address; got '{ipText}'.");
+        }
+
+        return new KubernetesPod(
+            NonEmpty(configuration["POD_NAME"])!, ip, NonEmpty(configuration["POD_NAMESPACE"])!,
+            NonEmpty(configuration["ORLEANS_SERVICE_ID"])!, NonEmpty(configuration["ORLEANS_CLUSTER_ID"])!);
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
@@ -120,3 +183,6 @@ public sealed record SiloSettings
                 $"{key} must be one of {string.Join(", ", Enum.GetNames<T>().Select(n => n.ToLowerInvariant()))}; got '{text}'.");
     }
 }
+
+/// <summary>The pod a silo runs in and the cluster it belongs to, as the Kubernetes manifest passes them in.</summary>
+public sealed record KubernetesPod(string Name, IPAddress Ip, string Namespace, string ServiceId, string ClusterId);

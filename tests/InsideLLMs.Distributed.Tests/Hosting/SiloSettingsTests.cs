@@ -49,16 +49,69 @@ public sealed class SiloSettingsTests
     }
 
     [Theory]
-    [InlineData("Silo:Clustering", "consul", "Silo:Clustering must be one of localhost, redis; got 'consul'")]
+    [InlineData("Silo:Clustering", "consul", "Silo:Clustering must be one of localhost, redis, kubernetes; got 'consul'")]
     [InlineData("Silo:Storage", "1", "Silo:Storage must be one of memory, redis; got '1'")]
     [InlineData("Silo:Instance", "-1", "Silo:Instance (--instance) must be between 0 and 1000")]
     [InlineData("Silo:GatewayPort", "70000", "Silo:GatewayPort must be a port")]
     [InlineData("Silo:SiloPort", "abc", "Silo:SiloPort must be a whole number")]
+    [InlineData("Silo:ShutdownTimeoutSeconds", "0", "Silo:ShutdownTimeoutSeconds must be between 1 and 3600; got 0.")]
     public void From_BadValue_ThrowsNamingTheKey(string key, string value, string message)
     {
         var error = Assert.Throws<InvalidOperationException>(() => SiloSettings.From(Configuration((key, value))));
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void From_Kubernetes_TakesThePodAndTheClusterIdentityFromTheEnvironmentVariables()
+    {
+        var settings = SiloSettings.From(Configuration([.. Pod(), ("Orleans:ClusterId", "ignored"), ("Silo:ShutdownTimeoutSeconds", "45")]));
+
+        Assert.Equal(ClusteringKind.Kubernetes, settings.Clustering);
+        Assert.Equal(new KubernetesPod("silo-7f9c-abcde", System.Net.IPAddress.Parse("10.244.1.17"), "insidellms", "svc", "prod"), settings.Pod);
+        Assert.Equal(("prod", "svc"), (settings.ClusterId, settings.ServiceId));
+        Assert.Equal("redis:6379", settings.RedisConnectionString);
+        Assert.Equal(TimeSpan.FromSeconds(45), settings.ShutdownTimeout);
+    }
+
+    [Fact]
+    public void From_KubernetesWithoutPodVariables_NamesTheMissingOnes()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => SiloSettings.From(Configuration(
+            [.. Pod().Where(p => p.Key is not ("POD_IP" or "ORLEANS_CLUSTER_ID"))])));
+
+        Assert.Contains("missing: POD_IP, ORLEANS_CLUSTER_ID.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void From_KubernetesWithoutRedis_SaysMembershipNeedsRedis()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => SiloSettings.From(Configuration(
+            [.. Pod().Where(p => p.Key != "Redis:ConnectionString")])));
+
+        Assert.Contains("set Redis:ConnectionString", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void From_KubernetesWithAPodIpThatIsNotAnAddress_SaysSo()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => SiloSettings.From(Configuration(
+            [.. Pod().Where(p => p.Key != "POD_IP"), ("POD_IP", "pod-ip")])));
+
+        Assert.Equal("POD_IP must be an IP address; got 'pod-ip'.", error.Message);
+    }
+
+    [Fact]
+    public void From_NoShutdownTimeout_IsThirtySeconds()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(30), SiloSettings.From(Configuration()).ShutdownTimeout);
+    }
+
+    /// <summary>What the Deployment's environment gives a silo pod.</summary>
+    internal static (string Key, string Value)[] Pod() =>
+    [
+        ("Silo:Clustering", "kubernetes"), ("Redis:ConnectionString", "redis:6379"), ("POD_NAME", "silo-7f9c-abcde"), ("POD_IP", "10.244.1.17"),
+        ("POD_NAMESPACE", "insidellms"), ("ORLEANS_SERVICE_ID", "svc"), ("ORLEANS_CLUSTER_ID", "prod"),
+    ];
 
     private static IConfiguration Configuration(params (string Key, string Value)[] values) => new ConfigurationBuilder()
         .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value)))
