@@ -27,7 +27,8 @@ internal static class TrainClusterCommands
     /// </summary>
     /// <exception cref="CliUsageException">The first bad value, named.</exception>
     internal static TrainingRunSpec ClusterSpec(
-        TrainingChoices choices, int? stages, int? replicas, string? schedule, string? objective = null, string? initFrom = null, string? instructions = null)
+        TrainingChoices choices, int? stages, int? replicas, string? schedule, string? objective = null, string? initFrom = null, string? instructions = null,
+        string? rankings = null, int? rankingCompletions = null)
     {
         var spec = choices.ApplyTo(Defaults) with
         {
@@ -37,6 +38,8 @@ internal static class TrainClusterCommands
             Objective = (objective ?? Defaults.Objective).Trim().ToLowerInvariant(),
             InitFrom = initFrom,
             Instructions = instructions,
+            Rankings = rankings?.Trim().ToLowerInvariant(),
+            RankingCompletions = rankingCompletions ?? Defaults.RankingCompletions,
         };
         try
         {
@@ -58,8 +61,8 @@ internal static class TrainClusterCommands
         schedule.CompletionSources.Add("gpipe", "1f1b");
         var objective = new Option<string?>("--objective")
         {
-            Description = $"What the run minimises: pretrain (next-token cross-entropy) or sft (cross-entropy on instruction responses only; needs --init-from) (default {Defaults.Objective}).",
-            HelpName = "pretrain|sft",
+            Description = $"What the run minimises: pretrain (next-token cross-entropy), sft (cross-entropy on instruction responses only; needs --init-from) or reward (a reward model: a score head trained on rankings; needs --init-from) (default {Defaults.Objective}).",
+            HelpName = "pretrain|sft|reward",
         };
         objective.CompletionSources.Add([.. TrainingRunSpecs.Objectives]);
         var initFrom = new Option<string?>("--init-from") { Description = "Start from the weights of this published model version (its shape, corpus and encoding must be the run's).", HelpName = "version" };
@@ -68,11 +71,21 @@ internal static class TrainClusterCommands
             Description = "sft only: 'synthetic' (the built-in corpus's instructions, the default) or a JSON Lines file of {\"instruction\", \"response\"} in the silos' data directory.",
             HelpName = "synthetic|file.jsonl",
         };
+        var rankings = new Option<string?>("--rankings")
+        {
+            Description = "reward only: 'cluster' (every ranking stored on the cluster for tasks of --ranking-completions completions, taken when the run starts) or 'synthetic' (the built-in rankings, the default).",
+            HelpName = "cluster|synthetic",
+        };
+        var rankingCompletions = new Option<int?>("--ranking-completions")
+        {
+            Description = $"reward only: K, the completions of each ranking, 2 to 9 (default {Defaults.RankingCompletions}); --batch-size must be a multiple of it.",
+            HelpName = "K",
+        };
         var training = new TrainingOptionSet();
 
         var command = new Command("start", "Start a distributed training run on the cluster and print its status.")
         {
-            gateway, run, stages, replicas, schedule, objective, initFrom, instructions,
+            gateway, run, stages, replicas, schedule, objective, initFrom, instructions, rankings, rankingCompletions,
         };
         foreach (var option in training.All)
         {
@@ -84,7 +97,7 @@ internal static class TrainClusterCommands
             var id = ClusterVerbOptions.RunId(cli, run);
             var spec = ClusterSpec(
                 training.Read(cli), cli.GetValue(stages), cli.GetValue(replicas), cli.GetValue(schedule),
-                cli.GetValue(objective), cli.GetValue(initFrom), cli.GetValue(instructions));
+                cli.GetValue(objective), cli.GetValue(initFrom), cli.GetValue(instructions), cli.GetValue(rankings), cli.GetValue(rankingCompletions));
 
             await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
             RunStatus status;
@@ -239,11 +252,16 @@ internal static class TrainClusterCommands
         return command;
     }
 
-    /// <summary>"pretrain", or e.g. "sft on synthetic instructions, from version base (revision 638...)".</summary>
+    /// <summary>"pretrain", or e.g. "sft on synthetic instructions, from version base (revision 638...)", "reward on cluster rankings of 4, from version sft".</summary>
     internal static string Objective(TrainingRunSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        var text = spec.Objective == TrainingRunSpecs.SftObjective ? $"sft on {TrainingRunSpecs.InstructionSource(spec)} instructions" : spec.Objective;
+        var text = spec.Objective switch
+        {
+            TrainingRunSpecs.SftObjective => $"sft on {TrainingRunSpecs.InstructionSource(spec)} instructions",
+            TrainingRunSpecs.RewardObjective => string.Create(CultureInfo.InvariantCulture, $"reward on {TrainingRunSpecs.RankingSource(spec)} rankings of {spec.RankingCompletions}"),
+            _ => spec.Objective,
+        };
         return spec.InitFrom is { } version
             ? string.Create(CultureInfo.InvariantCulture, $"{text}, from version {version}{(spec.InitRevision is { } r ? $" (revision {r})" : "")}")
             : text;

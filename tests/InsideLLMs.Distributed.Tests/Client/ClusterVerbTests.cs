@@ -45,7 +45,12 @@ public sealed class ClusterVerbTests
 
     [Theory]
     [InlineData("--objective sft", "An sft run fine-tunes a published model: name the version its weights start from with initFrom (train start --init-from VERSION).")]
-    [InlineData("--objective rlhf", "Unknown objective 'rlhf'. Objectives: pretrain, sft.")]
+    [InlineData("--objective rlhf", "Unknown objective 'rlhf'. Objectives: pretrain, sft, reward.")]
+    [InlineData("--objective reward", "A reward run starts from a published model")]
+    [InlineData("--rankings cluster", "rankings 'cluster' are read only by reward runs")]
+    [InlineData("--objective reward --init-from sft --rankings everywhere", "Unknown rankings 'everywhere': 'cluster'")]
+    [InlineData("--objective reward --init-from sft --batch-size 6 --ranking-completions 4", "the batch size 6 must be a multiple of the 4 completions of a ranking")]
+    [InlineData("--objective reward --init-from sft --ranking-completions 12", "a ranking orders 2 to 9 completions; got 12")]
     [InlineData("--instructions pairs.jsonl", "instructions 'pairs.jsonl' are read only by sft runs")]
     [InlineData("--objective sft --init-from bad/name", "initFrom 'bad/name' is not a version name")]
     public async Task TrainStart_BadSftSpec_ExitsTwoBeforeConnecting(string options, string message)

@@ -40,7 +40,7 @@ public sealed class ContractSerializationTests : IDisposable
     {
         Layers = 2, Heads = 2, Width = 32, Context = 16, Steps = 40, BatchSize = 4, MicroBatches = 2, Stages = 2, Replicas = 2,
         Schedule = "gpipe", CheckpointInterval = 10, EvalInterval = 5, EvalBatches = null, Seed = 7, Dropout = 0.1,
-        Objective = "sft", InitFrom = "base", Instructions = "pairs.jsonl", InitRevision = 638_000_000_000_000_001,
+        Objective = "sft", InitFrom = "base", Instructions = "pairs.jsonl", InitRevision = 638_000_000_000_000_001, Rankings = "cluster", RankingCompletions = 3,
     };
 
     private static readonly TensorMessage Tensor = new([1, 2, 3, 4, 5, 6, 7, 8], [1, 2]);
@@ -211,6 +211,7 @@ public sealed class ContractSerializationTests : IDisposable
             RankingSample.Receipt,
             new RankingTaskView(RankingSample.Task, 2, 1, 0.8333333333333334, false),
             new RankingSummary(12, 10, 5_012, 4_000, 9, 0.91),
+            new RankingExample("task-000012#1", " describe the dog at the river", new[] { "the dog ran.", "a cat sat." }, new[] { 1, 0 }, true),
             RunPhase.Recovering,
             new RunStatus("default", RunPhase.Running, 12, 40, 2.5, 2.7, 40_000, 1, 10, null, Spec, At, new[] { new RecoveryRecord(37, 30, "lost", At, 4.5) }),
             new StageAssignment("default", 1, 0, Spec),
@@ -290,6 +291,10 @@ public sealed class ContractSerializationTests : IDisposable
             [typeof(ModelCatalogState)] = new ModelCatalogState { Versions = new() { ["base"] = version } },
             [typeof(RankingTaskState)] = new RankingTaskState { Task = RankingSample.Task, Rankings = [RankingSample.Receipt, RankingSample.Receipt with { ReceiptId = "task-000012#2", Annotator = "sim-1", Simulated = true, Sequence = 2 }] },
             [typeof(RankingBoardState)] = new RankingBoardState { TaskIds = ["task-000000", "task-000001"], NextTask = 2 },
+            [typeof(RankingSnapshotState)] = new RankingSnapshotState
+            {
+                Completions = 2, Rankings = [new RankingExample("task-000012#1", " describe the dog at the river", ["the dog ran.", "a cat sat."], [1, 0], false)],
+            },
         };
     }
 }

@@ -29,7 +29,7 @@ public sealed class ApiAdmissionTests(OneSiloFixture silo)
     [InlineData("""[1, 2]""", "The body must be a JSON object.")]
     [InlineData("", "The request needs a JSON object as its body.")]
     [InlineData("""{"objective": "sft"}""", "An sft run fine-tunes a published model: name the version its weights start from with initFrom")]
-    [InlineData("""{"objective": "rlhf"}""", "Unknown objective 'rlhf'. Objectives: pretrain, sft.")]
+    [InlineData("""{"objective": "rlhf"}""", "Unknown objective 'rlhf'. Objectives: pretrain, sft, reward.")]
     [InlineData("""{"objective": "sft", "initFrom": "never-published"}""", "Unknown version 'never-published': nothing was published under that name.")]
     [InlineData("""{"objective": "sft", "initFrom": "x", "instructions": "pairs.jsonl"}""", "this silo reads corpus files only from a data directory: set Data:Directory.")]
     [InlineData("""{"instructions": "pairs.jsonl"}""", "instructions 'pairs.jsonl' are read only by sft runs")]

@@ -8,7 +8,7 @@ public sealed class SftSpecTests
 {
     [Theory]
     [InlineData("sft", null, null, null, "An sft run fine-tunes a published model: name the version its weights start from with initFrom")]
-    [InlineData("rlhf", null, null, null, "Unknown objective 'rlhf'. Objectives: pretrain, sft.")]
+    [InlineData("rlhf", null, null, null, "Unknown objective 'rlhf'. Objectives: pretrain, sft, reward.")]
     [InlineData("pretrain", null, "pairs.jsonl", null, "instructions 'pairs.jsonl' are read only by sft runs")]
     [InlineData("sft", "no/such", null, null, "initFrom 'no/such' is not a version name")]
     [InlineData("sft", "base", " ", null, "instructions must be 'synthetic' or a JSON Lines file")]
