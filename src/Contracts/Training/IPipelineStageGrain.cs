@@ -41,6 +41,16 @@ public interface IPipelineStageGrain : IGrainWithStringKey
     /// <summary>Writes parameters and optimizer state for this step to grain storage.</summary>
     Task SaveCheckpointAsync(long step);
 
+    /// <summary>This stage's saved state of <paramref name="step"/> (parameters and optimizer), for another layout to continue from.</summary>
+    /// <exception cref="InvalidOperationException">The stage holds no checkpoint of that step.</exception>
+    Task<byte[]> GetCheckpointAsync(long step);
+
+    /// <summary>
+    /// Stores <paramref name="checkpoint"/> as this stage's checkpoint of <paramref name="step"/> (a state cut from another
+    /// layout's); the run then initialises the stage at that step.
+    /// </summary>
+    Task SeedCheckpointAsync(StageAssignment assignment, long step, byte[] checkpoint);
+
     /// <summary>Mean validation loss over the validation batches (first stage feeds, last stage scores; called on the first).</summary>
     [ResponseTimeout("00:05:00")]
     Task<double> ValidateAsync(int? maxBatches);

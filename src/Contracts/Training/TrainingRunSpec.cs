@@ -101,4 +101,13 @@ public sealed record TrainingRunSpec
 
     /// <summary>reward only: K, the completions of each ranking (2 to 9; 4 as the ranking tasks'); <see cref="BatchSize"/> rows hold BatchSize / K rankings.</summary>
     [Id(29)] public int RankingCompletions { get; init; } = 4;
+
+    /// <summary>
+    /// A stopped or finished run whose last consistent checkpoint this run continues from, at this spec's layout (stages,
+    /// replicas, micro-batches and schedule may differ; the model, corpus, encoding, seed and objective must be its).
+    /// </summary>
+    [Id(30)] public string? ResumeFrom { get; init; }
+
+    /// <summary>The step of <see cref="ResumeFrom"/>'s checkpoint the run continues from: the cluster sets it when the run starts.</summary>
+    [Id(31)] public long? ResumeStep { get; init; }
 }

@@ -225,6 +225,23 @@ public static class TrainingRunSpecs
             }
         }
 
+        if (spec.ResumeFrom is { } source)
+        {
+            if (!InferenceNames.IsValidVersionName(source))
+            {
+                throw new ArgumentException($"resumeFrom '{source}' is not a run id: use 1 to 64 letters, digits, '.', '-' or '_'.");
+            }
+
+            if (spec.InitFrom is not null)
+            {
+                throw new ArgumentException("A run continues either from a version's weights (initFrom) or from another run's checkpoint (resumeFrom), not both.");
+            }
+        }
+        else if (spec.ResumeStep is not null)
+        {
+            throw new ArgumentException("resumeStep pins the checkpoint of resumeFrom; name the run with resumeFrom too.");
+        }
+
         if (spec.InitRevision is not null && spec.InitFrom is null)
         {
             throw new ArgumentException("initRevision pins the revision of initFrom; name the version with initFrom too.");

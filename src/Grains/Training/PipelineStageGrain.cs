@@ -178,6 +178,25 @@ public sealed class PipelineStageGrain(
         await state.WriteStateAsync();
     }
 
+    public async Task<byte[]> GetCheckpointAsync(long step)
+    {
+        await state.ReadStateAsync();
+        return (step == state.State.CurrentStep ? state.State.Current : step == state.State.PreviousStep ? state.State.Previous : null)
+            ?? throw new InvalidOperationException($"Stage {Key} has no checkpoint of step {step} (it has {state.State.CurrentStep} and {state.State.PreviousStep}).");
+    }
+
+    public async Task SeedCheckpointAsync(StageAssignment assignment, long step, byte[] checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(assignment);
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        state.State.Assignment = assignment;
+        state.State.CurrentStep = step;
+        state.State.Current = checkpoint;
+        state.State.PreviousStep = -1;
+        state.State.Previous = null;
+        await state.WriteStateAsync();
+    }
+
     public async Task<double> ValidateAsync(int? maxBatches)
     {
         var (assignment, worker, stage) = (Assignment(), Worker(), Stage());

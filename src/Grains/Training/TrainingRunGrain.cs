@@ -96,6 +96,7 @@ public sealed class TrainingRunGrain(
         }
 
         spec = await PinInitialWeightsAsync(spec, data);
+        spec = await PinResumeAsync(spec);
         var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
         var estimate = RunAdmission.Admit(spec, data.Vocabulary.Count, admission.MemoryBudgetBytes, Math.Max(1, silos));
         var cluster = StageMemory.Bytes((double)admission.MemoryBudgetBytes * Math.Max(1, silos));
@@ -121,6 +122,82 @@ public sealed class TrainingRunGrain(
             : $"The active run(s) {active} already hold about {StageMemory.Format(place.ActiveBytes)} of the cluster's {StageMemory.Format(cluster)} memory budget " +
               $"({Math.Max(1, silos)} silo(s) x {StageMemory.Format(admission.MemoryBudgetBytes)}, Compute:MemoryBudget), and '{RunId}' would need about {StageMemory.Format(estimate.TotalBytes)} more: " +
               "stop a run, wait for one to end, or add silos.");
+    }
+
+    /// <summary>
+    /// The run a run continues from (<see cref="TrainingRunSpec.ResumeFrom"/>) must have stopped or ended with a
+    /// consistent checkpoint, and be the same model on the same data and objective; the step of that checkpoint is pinned
+    /// in the spec, so the new run's recovery and status say where it started.
+    /// </summary>
+    private async Task<TrainingRunSpec> PinResumeAsync(TrainingRunSpec spec)
+    {
+        if (spec.ResumeFrom is not { } source)
+        {
+            return spec;
+        }
+
+        if (source == RunId)
+        {
+            throw new ArgumentException($"Run '{RunId}' cannot continue from itself: start it under another id with resumeFrom '{source}'.");
+        }
+
+        var status = await GrainFactory.GetGrain<ITrainingRunGrain>(source).GetStatusAsync();
+        if (status.Phase == RunPhase.NotStarted || status.Spec is not { } from)
+        {
+            throw new ArgumentException($"Run '{source}' has never started on this cluster, so it has no checkpoint to continue from.");
+        }
+
+        if (status.Phase is RunPhase.Starting or RunPhase.Running or RunPhase.Recovering)
+        {
+            throw new ArgumentException($"Run '{source}' is {status.Phase.ToString().ToLowerInvariant()}: stop it first (train stop --run {source}); a run continues from another's checkpoint once that one has stopped.");
+        }
+
+        if (status.LastCheckpointStep < 1)
+        {
+            throw new ArgumentException($"Run '{source}' holds no checkpoint after a step to continue from (give it --checkpoint-interval).");
+        }
+
+        if ((from.Layers, from.Heads, from.Width, from.Context, from.Corpus, from.Encoding, from.Seed, from.Objective, from.RankingCompletions, from.Rankings, from.Instructions)
+            != (spec.Layers, spec.Heads, spec.Width, spec.Context, spec.Corpus, spec.Encoding, spec.Seed, spec.Objective, spec.RankingCompletions, spec.Rankings, spec.Instructions))
+        {
+            throw new ArgumentException(
+                $"Run '{source}' trains {from.Layers} layers x {from.Heads} heads x {from.Width} wide with a context of {from.Context} on '{from.Corpus}' ({from.Encoding}), " +
+                $"seed {from.Seed}, objective {from.Objective}: a run that continues it keeps all of these and may change only its layout, batch and schedule.");
+        }
+
+        if (spec.ResumeStep is { } pinned && pinned != status.LastCheckpointStep)
+        {
+            throw new ArgumentException($"resumeStep {pinned} is not run '{source}''s last checkpoint, which is of step {status.LastCheckpointStep} (leave resumeStep out).");
+        }
+
+        if (status.LastCheckpointStep >= spec.Steps)
+        {
+            throw new ArgumentException($"Run '{source}' is already at step {status.LastCheckpointStep}; give this run more steps than that (steps {spec.Steps}).");
+        }
+
+        return spec with { ResumeStep = status.LastCheckpointStep };
+    }
+
+    /// <summary>
+    /// The stage states of <see cref="TrainingRunSpec.ResumeFrom"/>'s checkpoint (replica 0's: every replica holds the same
+    /// bits) cut for this run's stages and stored as every replica's checkpoint of that step; then every stage starts
+    /// from it. Returns the step to continue from.
+    /// </summary>
+    private async Task<long> ContinueFromAsync(TrainingRunSpec spec)
+    {
+        var (source, from) = (spec.ResumeFrom!, spec.ResumeStep!.Value);
+        var sourceSpec = (await GrainFactory.GetGrain<ITrainingRunGrain>(source).GetStatusAsync()).Spec!;
+        var old = await Task.WhenAll(Enumerable.Range(0, sourceSpec.Stages).Select(s =>
+            GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(source, 0, s)).GetCheckpointAsync(from)));
+        var config = TrainingRunSpecs.Model(spec, datasets.Get(spec));
+        var states = StageStateReshard.Reshard(old, StageStateReshard.StageNames(config, spec.Stages, TrainingObjective.HeadFor(TrainingRunSpecs.Objective(spec))));
+        await Task.WhenAll(Stages(spec).Select(s => s.Grain.SeedCheckpointAsync(new StageAssignment(RunId, s.Stage, s.Replica, spec), from, states[s.Stage])));
+        await InitializeAllAsync(spec, restoreStep: from);
+        state.State.Step = from;
+        state.State.LastCheckpointStep = from;
+        await state.WriteStateAsync();
+        logger.LogInformation("Run {Run} continues run {Source} from its checkpoint of step {Step} at {Stages} stage(s) x {Replicas} replica(s)", RunId, source, from, spec.Stages, spec.Replicas);
+        return from;
     }
 
     /// <summary>
@@ -270,6 +347,10 @@ public sealed class TrainingRunGrain(
             {
                 var detected = DateTimeOffset.UtcNow;
                 step = await RecoverAsync("the run's grain was reactivated on another silo", state.State.Step, detected, stopping);
+            }
+            else if (spec.ResumeFrom is not null)
+            {
+                step = await ContinueFromAsync(spec);
             }
             else
             {

@@ -66,6 +66,18 @@ public sealed class ReferenceTrainer : IDisposable
     public void LoadInitialParameters(IReadOnlyDictionary<string, (byte[] Data, long[] Shape)> parameters) => _worker.LoadInitialParameters(parameters);
 
     /// <summary>
+    /// Continues from a whole model's saved state (parameters and optimizer, as a stage worker saves them: a distributed
+    /// run's stage states cut into one with <see cref="StageStateReshard"/>) after <paramref name="step"/> steps.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The state belongs to another model; nothing changes.</exception>
+    public void Restore(byte[] state, long step)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(step);
+        _worker.LoadState(state);
+        Step = step;
+    }
+
+    /// <summary>
     /// Continues a checkpointed run. The dataset must be the one the checkpoint was written with; <paramref name="options"/>
     /// may only change what does not alter the maths (steps, intervals, threads), otherwise the resumed run would
     /// silently compute something else.
