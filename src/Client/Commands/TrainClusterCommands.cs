@@ -28,7 +28,7 @@ internal static class TrainClusterCommands
     /// <exception cref="CliUsageException">The first bad value, named.</exception>
     internal static TrainingRunSpec ClusterSpec(
         TrainingChoices choices, int? stages, int? replicas, string? schedule, string? objective = null, string? initFrom = null, string? instructions = null,
-        string? rankings = null, int? rankingCompletions = null)
+        string? rankings = null, int? rankingCompletions = null, string? resumeFrom = null)
     {
         var spec = choices.ApplyTo(Defaults) with
         {
@@ -40,6 +40,7 @@ internal static class TrainClusterCommands
             Instructions = instructions,
             Rankings = rankings?.Trim().ToLowerInvariant(),
             RankingCompletions = rankingCompletions ?? Defaults.RankingCompletions,
+            ResumeFrom = resumeFrom,
         };
         try
         {
@@ -81,11 +82,16 @@ internal static class TrainClusterCommands
             Description = $"reward only: K, the completions of each ranking, 2 to 9 (default {Defaults.RankingCompletions}); --batch-size must be a multiple of it.",
             HelpName = "K",
         };
+        var resumeFrom = new Option<string?>("--resume-from")
+        {
+            Description = "Continue a stopped or finished run from its last checkpoint, at this run's layout (--stages, --replicas, --micro-batches, --schedule may differ; the model and data must be the same).",
+            HelpName = "run",
+        };
         var training = new TrainingOptionSet();
 
         var command = new Command("start", "Start a distributed training run on the cluster and print its status.")
         {
-            gateway, run, stages, replicas, schedule, objective, initFrom, instructions, rankings, rankingCompletions,
+            gateway, run, stages, replicas, schedule, objective, initFrom, instructions, rankings, rankingCompletions, resumeFrom,
         };
         foreach (var option in training.All)
         {
@@ -97,7 +103,7 @@ internal static class TrainClusterCommands
             var id = ClusterVerbOptions.RunId(cli, run);
             var spec = ClusterSpec(
                 training.Read(cli), cli.GetValue(stages), cli.GetValue(replicas), cli.GetValue(schedule),
-                cli.GetValue(objective), cli.GetValue(initFrom), cli.GetValue(instructions), cli.GetValue(rankings), cli.GetValue(rankingCompletions));
+                cli.GetValue(objective), cli.GetValue(initFrom), cli.GetValue(instructions), cli.GetValue(rankings), cli.GetValue(rankingCompletions), cli.GetValue(resumeFrom));
 
             await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
             RunStatus status;
@@ -264,6 +270,8 @@ internal static class TrainClusterCommands
         };
         return spec.InitFrom is { } version
             ? string.Create(CultureInfo.InvariantCulture, $"{text}, from version {version}{(spec.InitRevision is { } r ? $" (revision {r})" : "")}")
+            : spec.ResumeFrom is { } source
+            ? string.Create(CultureInfo.InvariantCulture, $"{text}, continuing run {source}{(spec.ResumeStep is { } s ? $" from step {s}" : "")}")
             : text;
     }
 

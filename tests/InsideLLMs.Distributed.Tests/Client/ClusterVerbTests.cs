@@ -51,6 +51,8 @@ public sealed class ClusterVerbTests
     [InlineData("--objective reward --init-from sft --rankings everywhere", "Unknown rankings 'everywhere': 'cluster'")]
     [InlineData("--objective reward --init-from sft --batch-size 6 --ranking-completions 4", "the batch size 6 must be a multiple of the 4 completions of a ranking")]
     [InlineData("--objective reward --init-from sft --ranking-completions 12", "a ranking orders 2 to 9 completions; got 12")]
+    [InlineData("--resume-from a/b", "resumeFrom 'a/b' is not a run id")]
+    [InlineData("--resume-from old --init-from base", "either from a version's weights (initFrom) or from another run's checkpoint (resumeFrom), not both")]
     [InlineData("--instructions pairs.jsonl", "instructions 'pairs.jsonl' are read only by sft runs")]
     [InlineData("--objective sft --init-from bad/name", "initFrom 'bad/name' is not a version name")]
     public async Task TrainStart_BadSftSpec_ExitsTwoBeforeConnecting(string options, string message)
