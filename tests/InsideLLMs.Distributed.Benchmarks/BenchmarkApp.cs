@@ -15,7 +15,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
 ///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
-///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)]
+///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -70,7 +70,8 @@ internal static class BenchmarkApp
             case "reward":
                 RewardSuite.Run(
                     results, threads, IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
-                    steps ?? 300, StringOption(args, "--lr") is { } rewardLr ? double.Parse(rewardLr, CultureInfo.InvariantCulture) : 3e-4);
+                    steps ?? 1500, StringOption(args, "--lr") is { } rewardLr ? double.Parse(rewardLr, CultureInfo.InvariantCulture) : 1e-3,
+                    StringOption(args, "--cache"));
                 break;
             case "profile":
                 Profile(threads, steps ?? 400);

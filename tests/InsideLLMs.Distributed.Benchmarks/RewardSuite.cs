@@ -25,20 +25,23 @@ internal static class RewardSuite
     /// <summary>The cluster's ranking prompts come from this stream of the built-in corpus (the ranking board's seed).</summary>
     private const long RankingPromptSeed = 0x5EED_0008;
 
-    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double learningRate)
+    public static void Run(
+        List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double learningRate, string? cache)
     {
-        using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0);
+        using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
-        results.Add(("reward", "policy: pre-training + SFT steps, wall time", $"{pretrainSteps} + {sftSteps}, {policy.PretrainSeconds + policy.SftSeconds:F0} s"));
+        results.Add(("reward", "policy: pre-training + SFT steps, wall time", $"{pretrainSteps} + {sftSteps}, {policy.PretrainSeconds + policy.SftSeconds:F0} s{(policy.FromCache ? " (read from the cache)" : "")}"));
 
         var started = Stopwatch.GetTimestamp();
-        var corpus = new SyntheticCorpus(RankingPromptSeed);
-        var tasks = Enumerable.Range(0, prompts).Select(n =>
+        var samples = cache is null ? null : Path.Combine(cache, $"samples-{pretrainSteps}-{sftSteps}-{prompts}.json");
+        var tasks = samples is not null && File.Exists(samples)
+            ? System.Text.Json.JsonSerializer.Deserialize<SampledTask[]>(File.ReadAllText(samples))!
+            : Sample(tuned, policy.Instructions, prompts);
+        if (samples is not null && !File.Exists(samples))
         {
-            var prompt = corpus.Instruction(n).Instruction;
-            var completions = Enumerable.Range(0, K).Select(j => Sample(tuned, policy.Instructions, prompt, DeterministicRandom.Mix(RankingPromptSeed, n, j))).ToArray();
-            return (Id: $"task-{n:D6}", Prompt: prompt, Completions: completions);
-        }).ToArray();
+            File.WriteAllText(samples, System.Text.Json.JsonSerializer.Serialize(tasks));
+        }
+
         var samplingSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         results.Add(("reward", "rankings: prompts x completions sampled (T = 1), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
         var truth = tasks.ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
@@ -75,6 +78,19 @@ internal static class RewardSuite
             results.Add(("reward", $"{name}: score normalisation on SFT samples (mean, std)", $"{F(normalization.Mean, 3)}, {F(normalization.Std, 3)}"));
         }
     }
+
+    /// <summary>The ranking tasks: prompt n of the ranking stream and K completions of it sampled from the policy.</summary>
+    private static SampledTask[] Sample(ReferenceTrainer policy, InstructionDataset data, int prompts)
+    {
+        var corpus = new SyntheticCorpus(RankingPromptSeed);
+        return [.. Enumerable.Range(0, prompts).Select(n =>
+        {
+            var prompt = corpus.Instruction(n).Instruction;
+            return new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => Sample(policy, data, prompt, DeterministicRandom.Mix(RankingPromptSeed, n, j)))]);
+        })];
+    }
+
+    internal sealed record SampledTask(string Id, string Prompt, string[] Completions);
 
     /// <summary>One completion: sampled at temperature 1 from EOD, the prompt and "." until the end-of-document token or the context.</summary>
     private static string Sample(ReferenceTrainer policy, InstructionDataset data, string prompt, long seed)

@@ -114,16 +114,31 @@ internal sealed class Policy<T> : IDisposable
 
     public double PretrainLoss { get; init; }
 
+    /// <summary>Whether the fine-tuned weights were read from the cache instead of trained.</summary>
+    public bool FromCache { get; init; }
+
     public void Dispose() => Tuned.Dispose();
 }
 
 internal static class Policy
 {
-    public static Policy<T> Train<T>(int threads, int pretrainSteps, int sftSteps, double learningRate, Func<ReferenceTrainer, InstructionDataset, T> measure)
+    /// <param name="cache">A folder where the fine-tuned weights are kept: read from it when there, written to it after training.</param>
+    public static Policy<T> Train<T>(
+        int threads, int pretrainSteps, int sftSteps, double learningRate, Func<ReferenceTrainer, InstructionDataset, T> measure, string? cache = null)
     {
         torch.set_num_threads(threads);
         var preset = TrainingPresets.Synthetic;
         var (data, model) = preset.Load();
+        var cached = cache is null ? null : Path.Combine(cache, $"policy-{pretrainSteps}-{sftSteps}-{learningRate.ToString(CultureInfo.InvariantCulture)}.bin");
+        if (cached is not null && File.Exists(cached))
+        {
+            var instructions = InstructionDataset.Synthetic(new SyntheticCorpus(preset.Training.Seed), data.Vocabulary, model.BlockSize);
+            var restored = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = sftSteps, Objective = ObjectiveKind.Sft }, instructions);
+            restored.Restore(File.ReadAllBytes(cached), sftSteps);
+            var measured = measure(restored, instructions);
+            return new Policy<T> { Tuned = restored, Instructions = instructions, Before = measured, After = measured, FromCache = true };
+        }
+
         var started = Stopwatch.GetTimestamp();
         using var pretrained = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = pretrainSteps, EvalInterval = 0 });
         pretrained.Run();
@@ -144,6 +159,12 @@ internal static class Policy
         tuned.Run();
         var sftSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var after = measure(tuned, sftData);
+        if (cached is not null)
+        {
+            Directory.CreateDirectory(cache!);
+            File.WriteAllBytes(cached, tuned.SaveState());
+        }
+
         return new Policy<T>
         {
             Tuned = tuned, Instructions = sftData, Before = before, After = after, PretrainSeconds = pretrainSeconds, SftSeconds = sftSeconds, PretrainLoss = pretrainLoss,

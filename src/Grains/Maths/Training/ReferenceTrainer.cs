@@ -65,6 +65,9 @@ public sealed class ReferenceTrainer : IDisposable
     /// <exception cref="InvalidDataException">A parameter is missing or has another shape; nothing changes.</exception>
     public void LoadInitialParameters(IReadOnlyDictionary<string, (byte[] Data, long[] Shape)> parameters) => _worker.LoadInitialParameters(parameters);
 
+    /// <summary>The whole model's parameters and optimizer state, as a stage worker saves them (<see cref="Restore"/> reads them back).</summary>
+    public byte[] SaveState() => _worker.SaveState();
+
     /// <summary>
     /// Continues from a whole model's saved state (parameters and optimizer, as a stage worker saves them: a distributed
     /// run's stage states cut into one with <see cref="StageStateReshard"/>) after <paramref name="step"/> steps.
