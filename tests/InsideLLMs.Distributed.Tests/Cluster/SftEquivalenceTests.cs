@@ -52,12 +52,7 @@ public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelpe
         var (status, history, parameters) = await TrainAsync(runId, spec);
 
         Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), history.Select(m => m.Step));
-        for (var i = 0; i < Steps; i++)
-        {
-            output.WriteLine($"step {i + 1}: reference {expected[i].Loss:F6}, cluster {history[i].Loss:F6}; gradient norm {expected[i].GradientNorm:F6} / {history[i].GradientNorm:F6}");
-            Assert.True(Math.Abs(expected[i].Loss - history[i].Loss) <= 4e-5 + 1e-5 * Math.Abs(expected[i].Loss), $"loss at step {i + 1}");
-            Assert.True(Math.Abs(expected[i].GradientNorm - history[i].GradientNorm) <= 1e-5 + 1e-4 * expected[i].GradientNorm, $"gradient norm at step {i + 1}");
-        }
+        AssertStepsMatch(expected, history);
 
         output.WriteLine($"validation (response tokens of held-out instructions): reference {expectedValidation:F6}, cluster {history[^1].ValidationLoss:F6}");
         Assert.True(Math.Abs(expectedValidation - history[^1].ValidationLoss!.Value) <= 4e-5 + 1e-5 * expectedValidation, "validation loss");
@@ -84,12 +79,7 @@ public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelpe
         var (expected, expectedValidation, expectedParameters) = await ReferenceAsync(spec, version);
         var (status, history, parameters) = await TrainAsync(runId, spec);
 
-        for (var i = 0; i < Steps; i++)
-        {
-            output.WriteLine($"step {i + 1}: reference {expected[i].Loss:F6}, cluster {history[i].Loss:F6}; gradient norm {expected[i].GradientNorm:F6} / {history[i].GradientNorm:F6}");
-            Assert.True(Math.Abs(expected[i].Loss - history[i].Loss) <= 4e-5 + 1e-5 * Math.Abs(expected[i].Loss), $"loss at step {i + 1}");
-            Assert.True(Math.Abs(expected[i].GradientNorm - history[i].GradientNorm) <= 1e-5 + 1e-4 * expected[i].GradientNorm, $"gradient norm at step {i + 1}");
-        }
+        AssertStepsMatch(expected, history);
 
         output.WriteLine($"validation (ranking loss of held-out prompts): reference {expectedValidation:F6}, cluster {history[^1].ValidationLoss:F6}");
         Assert.True(Math.Abs(expectedValidation - history[^1].ValidationLoss!.Value) <= 4e-5 + 1e-5 * expectedValidation, "validation loss");
@@ -273,6 +263,17 @@ public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelpe
         }
 
         return status;
+    }
+
+    /// <summary>Each step's loss and gradient norm as one process had them (the pre-training equivalence tolerance).</summary>
+    private void AssertStepsMatch(StepResult[] expected, IReadOnlyList<StepMetrics> history)
+    {
+        for (var i = 0; i < Steps; i++)
+        {
+            output.WriteLine($"step {i + 1}: reference {expected[i].Loss:F6}, cluster {history[i].Loss:F6}; gradient norm {expected[i].GradientNorm:F6} / {history[i].GradientNorm:F6}");
+            Assert.True(Math.Abs(expected[i].Loss - history[i].Loss) <= 4e-5 + 1e-5 * Math.Abs(expected[i].Loss), $"loss at step {i + 1}");
+            Assert.True(Math.Abs(expected[i].GradientNorm - history[i].GradientNorm) <= 1e-5 + 1e-4 * expected[i].GradientNorm, $"gradient norm at step {i + 1}");
+        }
     }
 
     private static void AssertClose(Dictionary<string, (float[] Values, long[] Shape)> expected, Dictionary<string, (float[] Values, long[] Shape)> actual)
