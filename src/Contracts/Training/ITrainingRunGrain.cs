@@ -14,6 +14,16 @@ public interface ITrainingRunGrain : IGrainWithStringKey
     Task<RunStatus> StopAsync();
 
     /// <summary>
+    /// Saves a consistent checkpoint at the end of the step in flight (every stage of every replica) and returns its step,
+    /// so a silo about to leave costs no step. With <paramref name="leavingSilo"/> (a silo address as Orleans prints it),
+    /// the run then holds its next step until that silo has left the cluster and starts its stages again from this
+    /// checkpoint on the silos that remain: the leaving silo's grains are idle, so they deactivate at once, and no step is
+    /// computed twice. A run that is not running returns its last checkpoint's step at once.
+    /// </summary>
+    [ResponseTimeout("00:02:00")]
+    Task<long> CheckpointNowAsync(string? leavingSilo = null);
+
+    /// <summary>
     /// Asks a running run to roll back to its last checkpoint before its next step, as it does by itself when a stage
     /// fails; the recovery is recorded with the cause "rollback requested". Returns at once.
     /// </summary>

@@ -38,6 +38,8 @@ public sealed class TrainingRunGrain(
     private CancellationTokenSource? _stopping;
     private bool _deactivating;
     private bool _rollBackRequested;
+    private TaskCompletionSource<long>? _checkpointNow;
+    private string? _leavingSilo;
 
     /// <summary>The recovery cause of a rollback someone asked for (the stress suite tells these from failures by it).</summary>
     public const string RollBackCause = "rollback requested";
@@ -271,6 +273,50 @@ public sealed class TrainingRunGrain(
         return Task.FromResult(Status());
     }
 
+    public Task<long> CheckpointNowAsync(string? leavingSilo = null)
+    {
+        if (!Active || _loop is null)
+        {
+            return Task.FromResult(state.State.LastCheckpointStep);
+        }
+
+        _leavingSilo ??= leavingSilo;
+        _checkpointNow ??= new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _checkpointNow.Task;
+    }
+
+    /// <summary>
+    /// After a checkpoint taken for a leaving silo: waits (up to <see cref="RecoveryTimeout"/>) until the silo is no
+    /// longer active, then starts every stage again from that checkpoint on the silos that remain.
+    /// </summary>
+    private async Task<long> WaitForLeavingSiloAsync(string leaving, long step, CancellationToken stopping)
+    {
+        var detected = DateTimeOffset.UtcNow;
+        var waited = Stopwatch.StartNew();
+        var management = GrainFactory.GetGrain<IManagementGrain>(0);
+        while (waited.Elapsed < RecoveryTimeout)
+        {
+            stopping.ThrowIfCancellationRequested();
+            try
+            {
+                var active = await management.GetHosts(onlyActive: true);
+                if (!active.Keys.Any(silo => silo.ToParsableString() == leaving))
+                {
+                    break;
+                }
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogInformation("Run {Run} waits for silo {Silo} to leave: {Error}", RunId, leaving, e.Message);
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(250), stopping);
+        }
+
+        logger.LogInformation("Run {Run}: silo {Silo} left after {Seconds:F1} s; its stages start again from step {Step} on the silos that remain", RunId, leaving, waited.Elapsed.TotalSeconds, step);
+        return await RecoverAsync($"silo {leaving} left the cluster", step, detected, stopping);
+    }
+
     public Task<RunStatus> RollBackAsync()
     {
         if (!Active || _loop is null)
@@ -378,11 +424,14 @@ public sealed class TrainingRunGrain(
 
                 StepMetrics metrics;
                 var checkpoint = spec.CheckpointInterval > 0 && ((step + 1) % spec.CheckpointInterval == 0 || step + 1 == spec.Steps);
+                TaskCompletionSource<long>? requested = null;
                 try
                 {
                     // Before the step: step 0, every EvalInterval steps, and the checkpoint a recovery resumed from (once).
                     Keep(await SnapshotAsync(spec, step));
                     metrics = await RunStepAsync(spec, step);
+                    requested = _checkpointNow; // asked for while the step ran (a silo about to leave): saved now, not at the next interval
+                    checkpoint |= requested is not null;
                     if (checkpoint)
                     {
                         // Inside the try: a stage lost while saving rolls back like one lost mid-step (every stage still
@@ -405,6 +454,15 @@ public sealed class TrainingRunGrain(
                 {
                     state.State.LastCheckpointStep = step; // only now: every stage holds this step
                     await state.WriteStateAsync();
+                    if (requested is not null)
+                    {
+                        _checkpointNow = ReferenceEquals(_checkpointNow, requested) ? null : _checkpointNow;
+                        requested.TrySetResult(step);
+                        if (Interlocked.Exchange(ref _leavingSilo, null) is { } leaving && step < spec.Steps)
+                        {
+                            step = await WaitForLeavingSiloAsync(leaving, step, stopping);
+                        }
+                    }
                 }
             }
 
@@ -436,6 +494,7 @@ public sealed class TrainingRunGrain(
         finally
         {
             _loop = null;
+            Interlocked.Exchange(ref _checkpointNow, null)?.TrySetResult(state.State.LastCheckpointStep);
         }
     }
 

@@ -44,6 +44,8 @@ public static class SiloExtensions
         builder.AddTrainingTelemetry();
         builder.Services.Configure<TrainingSupervisorOptions>(builder.Configuration.GetSection(TrainingSupervisorOptions.Section));
         builder.Services.AddHostedService<TrainingSupervisor>();
+        builder.Services.Configure<SiloLeavingOptions>(builder.Configuration.GetSection(SiloLeavingOptions.Section));
+        builder.Services.AddHostedService<SiloLeaving>(); // after the silo: stops first, while the grains still answer
         builder.AddWalkthroughPage();
         return builder;
     }

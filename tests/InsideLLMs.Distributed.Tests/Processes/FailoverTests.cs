@@ -18,7 +18,8 @@ namespace InsideLLMs.Distributed.Tests.Processes;
 /// <summary>
 /// Real failover: Redis and three silo processes, a run in progress, <c>kill -9</c> of a silo holding some of its
 /// stages, or of the silo holding its run grain. The run must roll back to its last consistent checkpoint and finish
-/// by itself, with weights bit-identical to a run that was never interrupted.
+/// by itself, with weights bit-identical to a run that was never interrupted. And SIGTERM of a silo holding stages (a
+/// scale-in): the run checkpoints at the step in flight before the silo leaves, so no step is lost.
 /// </summary>
 [Collection(AloneCollection.Name)]
 public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
@@ -47,9 +48,18 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
     public Task KillNineOfTheSiloHoldingTheRunGrain_TheSupervisorResumesTheRun_AndItEndsWithTheUninterruptedWeights() =>
         KillNineAndRecoverAsync(killTheRunGrainsSilo: true);
 
-    private async Task KillNineAndRecoverAsync(bool killTheRunGrainsSilo)
+    /// <summary>
+    /// Scale-in: SIGTERM of a silo holding stages, mid-way between two periodic checkpoints. The silo has the run save a
+    /// checkpoint at the end of the step in flight before it leaves, so the rollback resumes at or after the step the run
+    /// had reached, and the run ends with the uninterrupted weights.
+    /// </summary>
+    [Fact]
+    public Task SigTermOfASiloHoldingStages_TheRunCheckpointsBeforeItLeaves_AndLosesNoStep() =>
+        KillNineAndRecoverAsync(killTheRunGrainsSilo: false, terminate: true);
+
+    private async Task KillNineAndRecoverAsync(bool killTheRunGrainsSilo, bool terminate = false)
     {
-        var runId = killTheRunGrainsSilo ? "interrupted-run-silo" : "interrupted-stage-silo";
+        var runId = terminate ? "interrupted-by-sigterm" : killTheRunGrainsSilo ? "interrupted-run-silo" : "interrupted-stage-silo";
         var clusterId = $"failover-{Guid.NewGuid():N}";
         var logs = Directory.CreateTempSubdirectory("insidellms-failover-").FullName;
         var siloAssembly = RepositoryPaths.SiloAssembly(typeof(FailoverTests).Assembly);
@@ -91,9 +101,19 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
             var status = await PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, diagnostics);
             var stepAtKill = status.Step;
             var killedAt = DateTimeOffset.UtcNow;
-            victim.Kill();
+            if (terminate)
+            {
+                var exited = await victim.TerminateAsync(TimeSpan.FromSeconds(60));
+                output.WriteLine($"{killedAt:HH:mm:ss.fff} SIGTERM of silo {victim.Instance} (pid {victim.ProcessId}) at step {stepAtKill}, last periodic checkpoint {status.LastCheckpointStep}; it exited after {exited.TotalSeconds:F2} s");
+                Assert.Contains("checkpointed at step", victim.Tail(400), StringComparison.Ordinal);
+            }
+            else
+            {
+                victim.Kill();
+                output.WriteLine($"{killedAt:HH:mm:ss.fff} kill -9 of silo {victim.Instance} (pid {victim.ProcessId}) at step {stepAtKill}, last checkpoint {status.LastCheckpointStep}");
+            }
+
             silos.Remove(victim);
-            output.WriteLine($"{killedAt:HH:mm:ss.fff} kill -9 of silo {victim.Instance} (pid {victim.ProcessId}) at step {stepAtKill}, last checkpoint {status.LastCheckpointStep}");
 
             var final = await PollUntilAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), diagnostics);
             Assert.True(final.Phase == RunPhase.Completed, $"the run ended {final.Phase}: {final.Error}\n{diagnostics()}");
@@ -109,6 +129,11 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
                     $"lost {lost} steps, {recovery.SecondsToResume:F2} s to resume after detection ({recovery.Cause})");
                 Assert.InRange(recovery.FailedAtStep - recovery.ResumedFromStep, 0, CheckpointInterval);
                 Assert.InRange(lost, 0, CheckpointInterval);
+                if (terminate)
+                {
+                    // No step the run had completed when the silo was told to stop is lost: it resumes at or after it.
+                    Assert.True(recovery.ResumedFromStep >= stepAtKill, $"resumed from {recovery.ResumedFromStep}, before step {stepAtKill} reached at SIGTERM");
+                }
             }
 
             output.WriteLine($"kill -9 to the first step completed after it: {(firstNewStep - killedAt).TotalSeconds:F2} s");

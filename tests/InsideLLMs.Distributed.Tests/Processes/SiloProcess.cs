@@ -126,6 +126,20 @@ public sealed class SiloProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>SIGTERM, as Kubernetes sends when it scales in: the silo shuts down by itself; waits until it has exited.</summary>
+    /// <returns>How long the silo took to exit.</returns>
+    public async Task<TimeSpan> TerminateAsync(TimeSpan timeout)
+    {
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        using (var signal = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("kill", ["-TERM", ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture)]))!)
+        {
+            await signal.WaitForExitAsync();
+        }
+
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+        return started.Elapsed;
+    }
+
     /// <summary>The last <paramref name="lines"/> lines of the silo's console, for failure messages.</summary>
     public string Tail(int lines = 60)
     {
