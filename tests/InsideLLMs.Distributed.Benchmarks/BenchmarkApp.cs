@@ -70,7 +70,7 @@ internal static class BenchmarkApp
             case "reward":
                 RewardSuite.Run(
                     results, threads, IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
-                    steps ?? 1500, StringOption(args, "--lr") is { } rewardLr ? double.Parse(rewardLr, CultureInfo.InvariantCulture) : 1e-3,
+                    steps ?? 300, StringOption(args, "--lr") is { } rewardLr ? double.Parse(rewardLr, CultureInfo.InvariantCulture) : 3e-4,
                     StringOption(args, "--cache"));
                 break;
             case "profile":
