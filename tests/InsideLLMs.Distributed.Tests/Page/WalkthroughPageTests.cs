@@ -257,15 +257,17 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         await Expect(page.Locator("#next-summary")).ToContainTextAsync("1 of", SlowText);
         await Expect(page.Locator("#distribution-chart .barlayer .trace")).ToHaveCountAsync(2);
         await Expect(page.Locator("#distribution-chart .shapelayer path").First).ToBeAttachedAsync(new() { Timeout = 10_000 });
+        const string MarkStale = "() => { document.getElementById('distribution-chart').data[1].stale = true; }";
+        const string Redrawn = "() => !document.getElementById('distribution-chart').data[1].stale";
         const string Kept = "() => { const d = document.getElementById('distribution-chart').data[1]; return d.x.filter((_, i) => d.y[i] > 0).map(x => x.replace(/^★/, '')); }";
         for (var attempt = 0; ; attempt++)
         {
             // The chart on screen may have been drawn from an earlier revision than the one read now: draw it again after
             // the read (Reset recomputes it; Plotly replaces the data objects, so a mark on the old ones tells when).
             var revision = await RevisionAsync(http);
-            await page.EvaluateAsync("() => { document.getElementById('distribution-chart').data[1].stale = true; }");
+            await page.EvaluateAsync(MarkStale);
             await page.Locator("#generation button:has-text('Reset')").ClickAsync();
-            await page.WaitForFunctionAsync("() => !document.getElementById('distribution-chart').data[1].stale", null, new() { Timeout = 30_000 });
+            await page.WaitForFunctionAsync(Redrawn, null, new() { Timeout = 30_000 });
 
             // Three steps, each drawing the one token the chart kept just before it (spaces are shown as ·).
             var kept = new List<string>();
@@ -273,10 +275,13 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
             for (var i = 0; i < 3; i++)
             {
                 kept.Add(string.Join('|', await page.EvaluateAsync<string[]>(Kept)));
+                await page.EvaluateAsync(MarkStale);
                 await page.Locator("#generation-step").ClickAsync();
                 await Expect(page.Locator("#completion [data-generated]")).ToHaveCountAsync(i + 1, new() { Timeout = 30_000 });
                 drawn.Add((await page.Locator($"#completion [data-generated='{i}']").InnerTextAsync()).Replace(" ", "·", StringComparison.Ordinal));
                 await Expect(page.Locator("#generation-step")).ToBeEnabledAsync();
+                // The button comes back before Plotly has drawn the next distribution: wait for the new data objects.
+                await page.WaitForFunctionAsync(Redrawn, null, new() { Timeout = 30_000 });
             }
 
             // The default run republishes 'base' every 10 s: a chart of other weights is no evidence either way.
