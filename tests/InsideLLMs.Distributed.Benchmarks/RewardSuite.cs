@@ -1,11 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using InsideLLMs.Distributed.Maths.Data;
-using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Sampling;
-using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Maths.Training;
 
 namespace InsideLLMs.Distributed.Benchmarks;
@@ -86,29 +85,11 @@ internal static class RewardSuite
         return [.. Enumerable.Range(0, prompts).Select(n =>
         {
             var prompt = corpus.Instruction(n).Instruction;
-            return new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => Sample(policy, data, prompt, DeterministicRandom.Mix(RankingPromptSeed, n, j)))]);
+            return new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => SftSuite.Respond(policy, data, prompt, new SamplingOptions(Temperature: 1.0, Seed: DeterministicRandom.Mix(RankingPromptSeed, n, j)), reserve: 1).Text)]); // room for the reward row's closing EOD
         })];
     }
 
     internal sealed record SampledTask(string Id, string Prompt, string[] Completions);
-
-    /// <summary>One completion: sampled at temperature 1 from EOD, the prompt and "." until the end-of-document token or the context.</summary>
-    private static string Sample(ReferenceTrainer policy, InstructionDataset data, string prompt, long seed)
-    {
-        var tokens = data.Prompt(prompt);
-        var response = new List<int>();
-        foreach (var token in TextGenerator.Generate(policy.Model, tokens, new SamplingOptions(Temperature: 1.0, Seed: seed), policy.Config.BlockSize - tokens.Length - 1))
-        {
-            if (token.Id == ModelVocabulary.EndOfDocument)
-            {
-                break;
-            }
-
-            response.Add(token.Id);
-        }
-
-        return data.Vocabulary.DecodeText(response);
-    }
 
     private static PairwiseAgreement Accuracy(ReferenceTrainer reward, RankingDataset rankings, Dictionary<string, double[]> truth) =>
         RewardScores.Agreement(rankings.ValidationRankings.Select(r =>

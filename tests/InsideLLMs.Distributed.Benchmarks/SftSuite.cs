@@ -73,12 +73,16 @@ internal static class SftSuite
         return new Tally(Share(v => v.Satisfied), Share(v => v.NamesTheEntity), Share(v => v.RightSetting), Share(v => v.Consistent), Share(v => v.Finished));
     }
 
-    /// <summary>Greedy from the prompt until the end-of-document token or the end of the context.</summary>
-    internal static (string Text, bool Ended) Respond(ReferenceTrainer trainer, InstructionDataset data, string instruction)
+    /// <summary>
+    /// From EOD, the instruction and "." until the end-of-document token or the end of the context less
+    /// <paramref name="reserve"/> tokens; greedy unless <paramref name="sampling"/> says otherwise.
+    /// </summary>
+    internal static (string Text, bool Ended) Respond(
+        ReferenceTrainer trainer, InstructionDataset data, string instruction, SamplingOptions? sampling = null, int reserve = 0)
     {
         var prompt = data.Prompt(instruction);
         var response = new List<int>();
-        foreach (var token in TextGenerator.Generate(trainer.Model, prompt, new SamplingOptions(Greedy: true), trainer.Config.BlockSize - prompt.Length))
+        foreach (var token in TextGenerator.Generate(trainer.Model, prompt, sampling ?? new SamplingOptions(Greedy: true), trainer.Config.BlockSize - prompt.Length - reserve))
         {
             if (token.Id == ModelVocabulary.EndOfDocument)
             {

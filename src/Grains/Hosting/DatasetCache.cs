@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Objectives;
@@ -34,22 +35,7 @@ public sealed class DatasetCache
     {
         ArgumentNullException.ThrowIfNull(spec);
         var key = $"{spec.Corpus}|{spec.Encoding}|{spec.Context}|{spec.Seed}";
-        var lazy = _datasets.GetOrAdd(key, _ => new Lazy<TokenDataset>(
-            () => TrainingRunSpecs.LoadDataset(spec with { Corpus = _corpora.Resolve(spec.Corpus) })));
-        try
-        {
-            return lazy.Value;
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
-        {
-            _datasets.TryRemove(key, out _); // a bad corpus must not stay cached as a failure
-            throw new ArgumentException(e.Message, e);
-        }
-        catch
-        {
-            _datasets.TryRemove(key, out _);
-            throw;
-        }
+        return Cached(_datasets, key, () => TrainingRunSpecs.LoadDataset(spec with { Corpus = _corpora.Resolve(spec.Corpus) }));
     }
 
     /// <summary>
@@ -62,7 +48,7 @@ public sealed class DatasetCache
         ArgumentNullException.ThrowIfNull(spec);
         var source = TrainingRunSpecs.InstructionSource(spec);
         var key = $"{source}|{spec.Corpus}|{spec.Encoding}|{spec.Context}|{spec.Seed}";
-        var lazy = _instructions.GetOrAdd(key, _ => new Lazy<InstructionDataset>(() =>
+        return Cached(_instructions, key, () =>
         {
             var vocabulary = Get(spec).Vocabulary;
             if (source == TrainingPreset.SyntheticCorpusName)
@@ -73,21 +59,7 @@ public sealed class DatasetCache
             var path = _corpora.Resolve(source);
             var text = TextCorpus.FromFile(path).Text; // strict UTF-8, with the byte offset of a bad byte
             return InstructionDataset.FromJsonLines(source, text, vocabulary, spec.Context);
-        }));
-        try
-        {
-            return lazy.Value;
-        }
-        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
-        {
-            _instructions.TryRemove(key, out _);
-            throw new ArgumentException(e.Message, e);
-        }
-        catch
-        {
-            _instructions.TryRemove(key, out _);
-            throw;
-        }
+        });
     }
 
     /// <summary>
@@ -114,12 +86,15 @@ public sealed class DatasetCache
 
     /// <summary>Keeps the rankings run <paramref name="runId"/> took from the cluster as its dataset on this silo.</summary>
     /// <exception cref="ArgumentException">A ranking does not fit the spec (another K, too long for the context); the message names it.</exception>
-    public RankingDataset LoadRankings(string runId, TrainingRunSpec spec, IReadOnlyList<RankedCompletions> rankings)
+    public RankingDataset LoadRankings(string runId, TrainingRunSpec spec, IReadOnlyList<RankingExample> rankings)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(rankings);
         try
         {
-            var data = RankingDataset.Create($"cluster rankings of run '{runId}'", rankings, Get(spec).Vocabulary, spec.Context, spec.RankingCompletions);
+            var data = RankingDataset.Create(
+                $"cluster rankings of run '{runId}'", [.. rankings.Select(r => new RankedCompletions(r.ReceiptId, r.Prompt, r.Completions, r.Order))],
+                Get(spec).Vocabulary, spec.Context, spec.RankingCompletions);
             _clusterRankings[runId] = (spec, data);
             return data;
         }
@@ -129,6 +104,7 @@ public sealed class DatasetCache
         }
     }
 
+    /// <summary>One value per key, built once; a failure is not kept (a bad file can be fixed and tried again), and a file that cannot be read or is not valid becomes an <see cref="ArgumentException"/> with its reason.</summary>
     private static T Cached<T>(ConcurrentDictionary<string, Lazy<T>> cache, string key, Func<T> build)
     {
         var lazy = cache.GetOrAdd(key, _ => new Lazy<T>(build));
@@ -136,7 +112,7 @@ public sealed class DatasetCache
         {
             return lazy.Value;
         }
-        catch (Exception e) when (e is InvalidDataException)
+        catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
         {
             cache.TryRemove(key, out _);
             throw new ArgumentException(e.Message, e);

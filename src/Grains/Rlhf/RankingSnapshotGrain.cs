@@ -32,7 +32,6 @@ public sealed class RankingSnapshotGrain(
                 $"No stored ranking orders {completions} completions ({skipped} of other sizes): rank some tasks of {completions} first (rank --k {completions}, or the page's section 08), or train on the built-in rankings (rankings 'synthetic').");
         }
 
-        state.State.Completions = completions;
         state.State.Rankings = examples;
         await state.WriteStateAsync();
         return examples.Count;
@@ -46,7 +45,5 @@ public sealed class RankingSnapshotGrain(
 [GenerateSerializer, Alias("RankingSnapshotState")]
 public sealed class RankingSnapshotState
 {
-    [Id(0)] public int Completions { get; set; }
-
-    [Id(1)] public List<RankingExample> Rankings { get; set; } = [];
+    [Id(0)] public List<RankingExample> Rankings { get; set; } = [];
 }

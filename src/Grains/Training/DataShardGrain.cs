@@ -3,7 +3,6 @@ using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Pipeline;
-using InsideLLMs.Distributed.Maths.Rlhf;
 
 namespace InsideLLMs.Distributed.Grains.Training;
 
@@ -65,7 +64,7 @@ public sealed class DataShardGrain(
         }
 
         var taken = await GrainFactory.GetGrain<IRankingSnapshotGrain>(RunId).GetAsync();
-        datasets.LoadRankings(RunId, spec, [.. taken.Select(r => new RankedCompletions(r.ReceiptId, r.Prompt, r.Completions, r.Order))]);
+        datasets.LoadRankings(RunId, spec, taken);
     }
 
     private TrainingRunSpec Spec() =>

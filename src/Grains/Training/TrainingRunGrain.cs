@@ -7,7 +7,6 @@ using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Optimization;
 using InsideLLMs.Distributed.Maths.Pipeline;
-using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
@@ -112,7 +111,7 @@ public sealed class TrainingRunGrain(
                 var snapshot = GrainFactory.GetGrain<IRankingSnapshotGrain>(RunId);
                 await snapshot.TakeAsync(spec.RankingCompletions);
                 var taken = await snapshot.GetAsync();
-                datasets.LoadRankings(RunId, spec, [.. taken.Select(r => new RankedCompletions(r.ReceiptId, r.Prompt, r.Completions, r.Order))]);
+                datasets.LoadRankings(RunId, spec, taken);
             }
 
             return spec;

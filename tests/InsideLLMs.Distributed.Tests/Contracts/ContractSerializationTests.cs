@@ -293,7 +293,7 @@ public sealed class ContractSerializationTests : IDisposable
             [typeof(RankingBoardState)] = new RankingBoardState { TaskIds = ["task-000000", "task-000001"], NextTask = 2 },
             [typeof(RankingSnapshotState)] = new RankingSnapshotState
             {
-                Completions = 2, Rankings = [new RankingExample("task-000012#1", " describe the dog at the river", ["the dog ran.", "a cat sat."], [1, 0], false)],
+                Rankings = [new RankingExample("task-000012#1", " describe the dog at the river", ["the dog ran.", "a cat sat."], [1, 0], false)],
             },
         };
     }
