@@ -51,6 +51,16 @@ public interface IPipelineStageGrain : IGrainWithStringKey
     /// </summary>
     Task SeedCheckpointAsync(StageAssignment assignment, long step, byte[] checkpoint);
 
+    /// <summary>
+    /// Deactivates this stage once the call returns, so that the next call activates it again where placement puts it
+    /// now (a silo that joined gets its share). Returns the silo it was on. Only between steps, after a checkpoint: the new
+    /// activation holds nothing until the run initialises it from that checkpoint.
+    /// </summary>
+    Task<string> ReleaseAsync();
+
+    /// <summary>The silo this activation of the stage runs on, as Orleans prints its address.</summary>
+    Task<string> GetSiloAsync();
+
     /// <summary>Mean validation loss over the validation batches (first stage feeds, last stage scores; called on the first).</summary>
     [ResponseTimeout("00:05:00")]
     Task<double> ValidateAsync(int? maxBatches);

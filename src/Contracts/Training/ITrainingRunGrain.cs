@@ -24,6 +24,17 @@ public interface ITrainingRunGrain : IGrainWithStringKey
     Task<long> CheckpointNowAsync(string? leavingSilo = null);
 
     /// <summary>
+    /// Scale-out: <paramref name="joinedSilo"/> (a silo address as Orleans prints it) has joined the cluster. At the end of
+    /// the step in flight the run saves a consistent checkpoint, waits until this silo's view of the cluster holds the new
+    /// silo, releases every stage and starts them again from that checkpoint where placement puts them now, so the new
+    /// silo takes a share of the stages at the next step boundary. The run keeps its step; the move is recorded like a
+    /// recovery (cause "silo ... joined"). Returns the checkpoint's step; a run that is not running returns its last
+    /// checkpoint's step at once.
+    /// </summary>
+    [ResponseTimeout("00:02:00")]
+    Task<long> SpreadAsync(string joinedSilo);
+
+    /// <summary>
     /// Asks a running run to roll back to its last checkpoint before its next step, as it does by itself when a stage
     /// fails; the recovery is recorded with the cause "rollback requested". Returns at once.
     /// </summary>

@@ -197,6 +197,14 @@ public sealed class PipelineStageGrain(
         await state.WriteStateAsync();
     }
 
+    public Task<string> ReleaseAsync()
+    {
+        DeactivateOnIdle();
+        return Task.FromResult(SiloName);
+    }
+
+    public Task<string> GetSiloAsync() => Task.FromResult(SiloName);
+
     public async Task<double> ValidateAsync(int? maxBatches)
     {
         var (assignment, worker, stage) = (Assignment(), Worker(), Stage());
@@ -393,7 +401,7 @@ public sealed class PipelineStageGrain(
         {
             var ringStarted = Now();
             var ring = new RingAllReduce(spec.Replicas, flat.Length);
-            var next = GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(assignment.RunId, (assignment.Replica + 1) % spec.Replicas, stage.Index));
+            var next = GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(assignment.RunId, (assignment.Replica + 1) % spec.Replicas, stage.Index, spec.Stages));
             foreach (var round in ring.Rounds)
             {
                 // Each round this replica sends one chunk on and receives one: the plan fixes who adds what, in order.
@@ -415,7 +423,7 @@ public sealed class PipelineStageGrain(
         {
             var mine = await compute.RunAsync(worker, w => w.TiedGradient());
             var other = GrainFactory.GetGrain<IPipelineStageGrain>(
-                RunLayout.StageKey(assignment.RunId, assignment.Replica, stage.IsFirst ? spec.Stages - 1 : 0));
+                RunLayout.StageKey(assignment.RunId, assignment.Replica, stage.IsFirst ? spec.Stages - 1 : 0, spec.Stages));
             var embeddingShape = new long[] { _config!.VocabularySize, _config.EmbeddingSize };
             await other.ReceiveTiedGradientAsync(new TiedGradientMessage(step, stage.IsFirst, new TensorMessage(mine, embeddingShape)));
             tiedBytes += mine.Length;
@@ -520,10 +528,10 @@ public sealed class PipelineStageGrain(
     }
 
     private IPipelineStageGrain Next(StageAssignment a) =>
-        GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(a.RunId, a.Replica, a.Stage + 1));
+        GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(a.RunId, a.Replica, a.Stage + 1, a.Spec.Stages));
 
     private IPipelineStageGrain Previous(StageAssignment a) =>
-        GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(a.RunId, a.Replica, a.Stage - 1));
+        GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(a.RunId, a.Replica, a.Stage - 1, a.Spec.Stages));
 
     private StageAssignment Assignment() => _assignment ?? throw new InvalidOperationException($"Stage {Key} was never initialised.");
 

@@ -6,7 +6,12 @@ namespace InsideLLMs.Distributed.Grains.Training;
 /// <summary>Grain keys of a run's parts, and the silo's check of a spec before anything starts.</summary>
 public static class RunLayout
 {
-    public static string StageKey(string runId, int replica, int stage) => $"{runId}/{replica}/{stage}";
+    /// <summary>
+    /// Stage <paramref name="stage"/> of <paramref name="stages"/> in <paramref name="replica"/>: "{run}/{replica}/{stage}-of-{stages}".
+    /// The number of stages is in the key so that placement (<see cref="StagePlacementDirector"/>) can number every stage of
+    /// the run and spread them over however many silos there are.
+    /// </summary>
+    public static string StageKey(string runId, int replica, int stage, int stages) => $"{runId}/{replica}/{stage}-of-{stages}";
 
     public static string ShardKey(string runId, int replica) => $"{runId}/{replica}";
 

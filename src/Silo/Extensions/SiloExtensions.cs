@@ -46,6 +46,8 @@ public static class SiloExtensions
         builder.Services.AddHostedService<TrainingSupervisor>();
         builder.Services.Configure<SiloLeavingOptions>(builder.Configuration.GetSection(SiloLeavingOptions.Section));
         builder.Services.AddHostedService<SiloLeaving>(); // after the silo: stops first, while the grains still answer
+        builder.Services.Configure<SiloJoiningOptions>(builder.Configuration.GetSection(SiloJoiningOptions.Section));
+        builder.Services.AddHostedService<SiloJoining>(); // after the silo: starts once it has joined the cluster
         builder.AddWalkthroughPage();
         return builder;
     }
@@ -60,7 +62,8 @@ public static class SiloExtensions
         {
             case ClusteringKind.Redis:
                 silo.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse(settings.RedisConnectionString));
-                silo.ConfigureEndpoints(IPAddress.Loopback, settings.SiloPort, settings.GatewayPort);
+                silo.ConfigureEndpoints(settings.AdvertisedAddress, settings.SiloPort, settings.GatewayPort,
+                    listenOnAnyHostAddress: !IPAddress.IsLoopback(settings.AdvertisedAddress));
                 break;
             case ClusteringKind.Kubernetes:
                 var pod = settings.Pod ?? throw new InvalidOperationException("Kubernetes clustering needs the pod's identity (SiloSettings.Pod).");
@@ -129,7 +132,7 @@ public static class SiloExtensions
             ClusteringKind.Kubernetes => $"Clustering: kubernetes (pod {settings.Pod?.Name} at {settings.Pod?.Ip}), membership in redis at {settings.RedisConnectionString}",
             _ => $"Primary silo: 127.0.0.1:{settings.PrimaryPort}",
         };
-        var gatewayHost = settings.Pod?.Ip.ToString() ?? "127.0.0.1";
+        var gatewayHost = settings.Pod?.Ip.ToString() ?? settings.AdvertisedAddress.ToString();
         var instance = settings.Instance is { } n ? $" Instance {n}." : "";
         Console.WriteLine(
             $"InsideLLMs silo ready.{instance} Web: {urls}. Silo port: {settings.SiloPort}. Client gateway: {gatewayHost}:{settings.GatewayPort}. " +

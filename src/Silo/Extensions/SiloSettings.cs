@@ -90,6 +90,13 @@ public sealed record SiloSettings
     /// <summary><c>Silo:ShutdownTimeoutSeconds</c>: the host's <c>HostOptions.ShutdownTimeout</c>.</summary>
     public TimeSpan ShutdownTimeout { get; init; } = TimeSpan.FromSeconds(DefaultShutdownTimeoutSeconds);
 
+    /// <summary>
+    /// The address Redis clustering tells the other silos and the clients (<c>Silo:AdvertisedAddress</c>): loopback by
+    /// default (every silo on this machine), an IP address, or <c>auto</c> (this host's first non-loopback IPv4 address:
+    /// a container's address on its network). Not loopback: the silo listens on every address of its host.
+    /// </summary>
+    public IPAddress AdvertisedAddress { get; init; } = IPAddress.Loopback;
+
     /// <exception cref="InvalidOperationException">A value that names no known choice, or a port out of range.</exception>
     public static SiloSettings From(IConfiguration configuration)
     {
@@ -128,6 +135,7 @@ public sealed record SiloSettings
             ServiceId = pod?.ServiceId ?? NonEmpty(configuration["Orleans:ServiceId"]) ?? ClusterNames.ServiceId,
             Pod = pod,
             ShutdownTimeout = TimeSpan.FromSeconds(shutdown),
+            AdvertisedAddress = ReadAdvertisedAddress(configuration),
         };
         return settings;
     }
@@ -152,6 +160,30 @@ public sealed record SiloSettings
         return new KubernetesPod(
             NonEmpty(configuration["POD_NAME"])!, ip, NonEmpty(configuration["POD_NAMESPACE"])!,
             NonEmpty(configuration["ORLEANS_SERVICE_ID"])!, NonEmpty(configuration["ORLEANS_CLUSTER_ID"])!);
+    }
+
+    private static IPAddress ReadAdvertisedAddress(IConfiguration configuration)
+    {
+        var text = NonEmpty(configuration["Silo:AdvertisedAddress"]);
+        if (text is null)
+        {
+            return IPAddress.Loopback;
+        }
+
+        if (text.Equals("auto", StringComparison.OrdinalIgnoreCase))
+        {
+            return System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+                .Where(i => i.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up
+                    && i.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+                .SelectMany(i => i.GetIPProperties().UnicastAddresses)
+                .Select(a => a.Address)
+                .FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && !IPAddress.IsLoopback(a))
+                ?? throw new InvalidOperationException("Silo:AdvertisedAddress=auto found no non-loopback IPv4 address on this host; set the address itself.");
+        }
+
+        return IPAddress.TryParse(text, out var address)
+            ? address
+            : throw new InvalidOperationException($"Silo:AdvertisedAddress must be an IP address or 'auto'; got '{text}'.");
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();

@@ -166,7 +166,7 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
     private async Task AssertReplicasAndTiedCopiesEqualAsync(string runId, TrainingRunSpec spec)
     {
         async Task<Dictionary<string, byte[]>> Stage(int replica, int stage) =>
-            (await fixture.Grains.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(runId, replica, stage)).GetParametersAsync())
+            (await fixture.Grains.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(runId, replica, stage, spec.Stages)).GetParametersAsync())
                 .ToDictionary(p => p.Name, p => p.Tensor.Data);
 
         for (var stage = 0; stage < spec.Stages; stage++)

@@ -43,7 +43,7 @@ public sealed class ResumeAtAnotherLayoutTests(ClusterFixture fixture, ITestOutp
 
         // One process resumed from the same checkpoint: replica 0's stage states of step 4, cut into one stage.
         var old = await Task.WhenAll(Enumerable.Range(0, stages).Select(s =>
-            fixture.Grains.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(source, 0, s)).GetCheckpointAsync(Before)));
+            fixture.Grains.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(source, 0, s, stages)).GetCheckpointAsync(Before)));
         var next = Spec(newStages, newReplicas, newMicroBatches, Before + After) with { ResumeFrom = source };
         var data = Datasets.Get(next);
         var config = TrainingRunSpecs.Model(next, data);

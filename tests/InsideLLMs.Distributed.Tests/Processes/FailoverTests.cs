@@ -36,6 +36,9 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
         CheckpointInterval = CheckpointInterval, EvalInterval = 0, Seed = 21,
     };
 
+    /// <summary>Long enough (about 20 s) that the run is still going when a silo started at step 7 has joined.</summary>
+    private static TrainingRunSpec JoinSpec => Spec with { Steps = 200 };
+
     [Fact]
     public Task KillNineOfASiloHoldingStages_RunResumesFromItsCheckpoint_AndEndsWithTheUninterruptedWeights() =>
         KillNineAndRecoverAsync(killTheRunGrainsSilo: false);
@@ -57,26 +60,73 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
     public Task SigTermOfASiloHoldingStages_TheRunCheckpointsBeforeItLeaves_AndLosesNoStep() =>
         KillNineAndRecoverAsync(killTheRunGrainsSilo: false, terminate: true);
 
+    /// <summary>
+    /// Scale-out: two silos train a (2,2,2) run; a third joins mid-way between two checkpoints. The run checkpoints at the
+    /// end of the step in flight, re-places its stages (the new silo takes a share) and goes on from that step: nothing
+    /// lost, nothing stopped, and the weights of an uninterrupted run.
+    /// </summary>
+    [Fact]
+    public async Task ASiloJoiningALiveRun_TakesStagesAtTheNextStepBoundary_AndTheRunLosesNoStep()
+    {
+        const string runId = "joined-mid-run";
+        var clusterId = $"join-{Guid.NewGuid():N}";
+        var logs = Directory.CreateTempSubdirectory("insidellms-join-").FullName;
+        var siloAssembly = RepositoryPaths.SiloAssembly(typeof(FailoverTests).Assembly);
+        var configuration = Configuration(clusterId);
+        var instances = LocalPorts.FreeSiloInstances(3);
+        var silos = new List<SiloProcess>();
+        try
+        {
+            silos.AddRange(await Task.WhenAll(instances.Take(2).Select(n => SiloProcess.StartAsync(siloAssembly, n, configuration, logs, SiloStartTimeout))));
+            using var client = await StartClientAsync(clusterId);
+            var grains = client.Services.GetRequiredService<IClusterClient>();
+            var diagnostics = () => string.Join('\n', silos.Select(s => s.Tail()));
+            var run = grains.GetGrain<ITrainingRunGrain>(runId);
+            await run.StartAsync(JoinSpec);
+
+            var status = await PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, diagnostics);
+            var before = await StageSilosAsync(silos[0], runId);
+            var joinedAt = DateTimeOffset.UtcNow;
+            var joined = await SiloProcess.StartAsync(siloAssembly, instances[2], configuration, logs, SiloStartTimeout);
+            silos.Add(joined);
+            output.WriteLine($"{joinedAt:HH:mm:ss.fff} a third silo (instance {joined.Instance}) starts at step {status.Step}; stages by silo port before: {Describe(before)}");
+
+            var moved = await PollUntilAsync(run, s => s.RecoveryLog.Any(r => r.Cause.Contains("joined", StringComparison.Ordinal)), diagnostics);
+            var after = await StageSilosAsync(silos[0], runId);
+            output.WriteLine($"stages by silo port after the join: {Describe(after)}");
+            Assert.True(after.GetValueOrDefault(joined.SiloPort) > 0, $"the joined silo holds no stage of the run: {Describe(after)}\n{diagnostics()}");
+            Assert.Equal(JoinSpec.Stages * JoinSpec.Replicas, after.Values.Sum());
+
+            var final = await PollUntilAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), diagnostics);
+            Assert.True(final.Phase == RunPhase.Completed, $"the run ended {final.Phase}: {final.Error}\n{diagnostics()}");
+            var recovery = Assert.Single(final.RecoveryLog);
+            Assert.Contains("joined", recovery.Cause, StringComparison.Ordinal);
+            Assert.True(recovery.ResumedFromStep >= status.Step, $"resumed from {recovery.ResumedFromStep}, before step {status.Step} reached when the silo started");
+            Assert.Equal(recovery.FailedAtStep, recovery.ResumedFromStep);
+            var history = await run.GetHistoryAsync(0);
+            var pause = history.Single(m => m.Step == recovery.ResumedFromStep + 1).CompletedAt - history.Single(m => m.Step == recovery.ResumedFromStep).CompletedAt;
+            output.WriteLine(
+                $"join: checkpoint and re-placement at step {recovery.ResumedFromStep} (silo started at step {status.Step}, {moved.Step} when seen), " +
+                $"{recovery.SecondsToResume:F2} s from the request to the stages' restart; the step after it completed {pause.TotalSeconds:F2} s after the one before");
+
+            await AssertUninterruptedWeightsAsync(grains, run, JoinSpec, runId.Replace("joined", "never-joined", StringComparison.Ordinal), diagnostics);
+        }
+        finally
+        {
+            foreach (var silo in silos)
+            {
+                await silo.DisposeAsync();
+            }
+        }
+    }
+
     private async Task KillNineAndRecoverAsync(bool killTheRunGrainsSilo, bool terminate = false)
     {
         var runId = terminate ? "interrupted-by-sigterm" : killTheRunGrainsSilo ? "interrupted-run-silo" : "interrupted-stage-silo";
         var clusterId = $"failover-{Guid.NewGuid():N}";
         var logs = Directory.CreateTempSubdirectory("insidellms-failover-").FullName;
         var siloAssembly = RepositoryPaths.SiloAssembly(typeof(FailoverTests).Assembly);
-        var configuration = new Dictionary<string, string>
-        {
-            ["Silo:Clustering"] = "redis",
-            ["Silo:Storage"] = "redis",
-            ["Redis:ConnectionString"] = redis.ConnectionString,
-            ["Orleans:ClusterId"] = clusterId,
-            ["Compute:Workers"] = "1",
-            ["Compute:TorchThreadsPerWorker"] = "1",
-            // For the failure message and the recovery timeline: when membership declared the silo dead, when the
-            // supervisor could wake the run again.
-            ["Logging:Console:TimestampFormat"] = "HH:mm:ss.fff ",
-            ["Logging:LogLevel:Orleans.Runtime.MembershipService"] = "Information",
-            ["Logging:LogLevel:InsideLLMs"] = "Debug",
-        };
+        var configuration = Configuration(clusterId);
 
         var silos = new List<SiloProcess>();
         try
@@ -138,32 +188,7 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
 
             output.WriteLine($"kill -9 to the first step completed after it: {(firstNewStep - killedAt).TotalSeconds:F2} s");
 
-            // The same spec and seed, never interrupted, on the surviving cluster.
-            var reference = grains.GetGrain<ITrainingRunGrain>(runId.Replace("interrupted", "uninterrupted", StringComparison.Ordinal));
-            await reference.StartAsync(Spec);
-            var referenceStatus = await PollUntilAsync(reference, s => s.Phase is not (RunPhase.Starting or RunPhase.Running), diagnostics);
-            Assert.True(referenceStatus.Phase == RunPhase.Completed, $"the uninterrupted run ended {referenceStatus.Phase}: {referenceStatus.Error}");
-            Assert.Equal(0, referenceStatus.Recoveries);
-
-            var recovered = Floats(await run.GetParametersAsync());
-            var uninterrupted = Floats(await reference.GetParametersAsync());
-            Assert.Equal(uninterrupted.Keys.Order(), recovered.Keys.Order());
-            var identical = 0;
-            double worst = 0;
-            foreach (var (name, expected) in uninterrupted)
-            {
-                var actual = recovered[name];
-                var difference = expected.Zip(actual, (a, b) => Math.Abs((double)a - b)).Max();
-                worst = Math.Max(worst, difference);
-                identical += expected.AsSpan().SequenceEqual(actual) ? 1 : 0;
-            }
-
-            // Every step is a function of (seed, step) and the checkpoint holds the exact state, so replaying the lost
-            // steps computes the same bits the uninterrupted run computed.
-            Assert.True(identical == uninterrupted.Count, $"{uninterrupted.Count - identical} tensors differ from the uninterrupted run (largest difference {worst:E2})");
-
-            output.WriteLine($"weights against the uninterrupted run: {identical}/{uninterrupted.Count} tensors bit-identical, largest difference {worst:E2}");
-            output.WriteLine($"weights against the in-process reference trainer: largest difference {ReferenceDifference(recovered):E2}");
+            await AssertUninterruptedWeightsAsync(grains, run, Spec, runId.Replace("interrupted", "uninterrupted", StringComparison.Ordinal), diagnostics);
         }
         finally
         {
@@ -173,6 +198,68 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
             }
         }
     }
+
+    private Dictionary<string, string> Configuration(string clusterId) => new()
+    {
+        ["Silo:Clustering"] = "redis",
+        ["Silo:Storage"] = "redis",
+        ["Redis:ConnectionString"] = redis.ConnectionString,
+        ["Orleans:ClusterId"] = clusterId,
+        ["Compute:Workers"] = "1",
+        ["Compute:TorchThreadsPerWorker"] = "1",
+        // For the failure message and the recovery timeline: when membership declared the silo dead, when the
+        // supervisor could wake the run again.
+        ["Logging:Console:TimestampFormat"] = "HH:mm:ss.fff ",
+        ["Logging:LogLevel:Orleans.Runtime.MembershipService"] = "Information",
+        ["Logging:LogLevel:InsideLLMs"] = "Debug",
+    };
+
+    /// <summary>
+    /// Runs the same spec and seed, never interrupted, on the cluster as it is now, and asserts that <paramref name="run"/>
+    /// ended with its weights, bit for bit: every step is a function of (seed, step) and a checkpoint holds the exact
+    /// state, so replaying lost steps or moving stages computes the same bits.
+    /// </summary>
+    private async Task AssertUninterruptedWeightsAsync(IClusterClient grains, ITrainingRunGrain run, TrainingRunSpec spec, string referenceId, Func<string> diagnostics)
+    {
+        var reference = grains.GetGrain<ITrainingRunGrain>(referenceId);
+        await reference.StartAsync(spec);
+        var referenceStatus = await PollUntilAsync(reference, s => s.Phase is not (RunPhase.Starting or RunPhase.Running), diagnostics);
+        Assert.True(referenceStatus.Phase == RunPhase.Completed, $"the uninterrupted run ended {referenceStatus.Phase}: {referenceStatus.Error}");
+        Assert.Equal(0, referenceStatus.Recoveries);
+
+        var recovered = Floats(await run.GetParametersAsync());
+        var uninterrupted = Floats(await reference.GetParametersAsync());
+        Assert.Equal(uninterrupted.Keys.Order(), recovered.Keys.Order());
+        var identical = 0;
+        double worst = 0;
+        foreach (var (name, expected) in uninterrupted)
+        {
+            var actual = recovered[name];
+            var difference = expected.Zip(actual, (a, b) => Math.Abs((double)a - b)).Max();
+            worst = Math.Max(worst, difference);
+            identical += expected.AsSpan().SequenceEqual(actual) ? 1 : 0;
+        }
+
+        Assert.True(identical == uninterrupted.Count, $"{uninterrupted.Count - identical} tensors differ from the uninterrupted run (largest difference {worst:E2})");
+        output.WriteLine($"weights against the uninterrupted run: {identical}/{uninterrupted.Count} tensors bit-identical, largest difference {worst:E2}");
+        output.WriteLine($"weights against the in-process reference trainer: largest difference {ReferenceDifference(recovered, spec):E2}");
+    }
+
+    /// <summary>How many stage grains of <paramref name="runId"/> each active silo holds (by silo port), from <c>GET /api/cluster</c>.</summary>
+    private static async Task<Dictionary<int, int>> StageSilosAsync(SiloProcess silo, string runId)
+    {
+        using var http = new HttpClient { BaseAddress = silo.WebAddress };
+        var cluster = await http.GetFromJsonAsync<JsonElement>(new Uri("api/cluster", UriKind.Relative));
+        return cluster.GetProperty("silos").EnumerateArray()
+            .Where(s => s.GetProperty("status").GetString() == "Active")
+            .ToDictionary(
+                s => int.Parse(s.GetProperty("endpoint").GetString()!.Split(':')[^1], System.Globalization.CultureInfo.InvariantCulture),
+                s => s.GetProperty("trainingGrains").EnumerateArray().Select(g => g.GetString()!)
+                    .Count(g => g.StartsWith("pipelinestage/", StringComparison.Ordinal) && g.Contains($"/{runId}/", StringComparison.Ordinal)));
+    }
+
+    private static string Describe(Dictionary<int, int> stagesByPort) =>
+        string.Join(", ", stagesByPort.OrderBy(p => p.Key).Select(p => $"{p.Key}: {p.Value}"));
 
     private async Task<IHost> StartClientAsync(string clusterId)
     {
@@ -254,11 +341,11 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
         parameters.ToDictionary(p => p.Name, p => MemoryMarshal.Cast<byte, float>(p.Tensor.Data).ToArray());
 
     /// <summary>Largest difference from the in-process reference trainer (reported, not asserted: summation orders differ).</summary>
-    private static double ReferenceDifference(Dictionary<string, float[]> parameters)
+    private static double ReferenceDifference(Dictionary<string, float[]> parameters, TrainingRunSpec spec)
     {
-        var data = new DatasetCache().Get(Spec);
-        using var trainer = new ReferenceTrainer(TrainingRunSpecs.Model(Spec, data), data, TrainingRunSpecs.Reference(Spec) with { Threads = 1 });
-        for (var i = 0; i < Spec.Steps; i++)
+        var data = new DatasetCache().Get(spec);
+        using var trainer = new ReferenceTrainer(TrainingRunSpecs.Model(spec, data), data, TrainingRunSpecs.Reference(spec) with { Threads = 1 });
+        for (var i = 0; i < spec.Steps; i++)
         {
             trainer.TrainStep();
         }

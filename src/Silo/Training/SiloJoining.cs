@@ -1,0 +1,92 @@
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Hosting;
+
+namespace InsideLLMs.Distributed.Silo.Training;
+
+public sealed class SiloJoiningOptions
+{
+    public const string Section = "Training";
+
+    /// <summary>
+    /// When this silo has joined the cluster, ask every active run to re-place its stages so that this silo takes a share
+    /// at the next step boundary (a checkpoint and a pause of about a second each). Off: runs keep their stages where they
+    /// are until they recover from something else.
+    /// </summary>
+    public bool SpreadOnJoin { get; set; } = true;
+}
+
+/// <summary>
+/// Scale-out: once this silo is active in the cluster, every active run is told it joined; each saves a checkpoint at
+/// the end of the step in flight, releases its stages and starts them again from it where placement puts them now,
+/// this silo included. Registered after the silo, so it starts once the silo has joined; it does not hold up the host.
+/// It first warms libtorch up here, so the stages' first step on this silo does not pay for loading it.
+/// </summary>
+public sealed partial class SiloJoining(
+    IGrainFactory grains,
+    ILocalSiloDetails silo,
+    ComputeScheduler compute,
+    Microsoft.Extensions.Options.IOptions<SiloJoiningOptions> options,
+    ILogger<SiloJoining> logger) : IHostedService
+{
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _spreading = Task.CompletedTask;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (options.Value.SpreadOnJoin)
+        {
+            _spreading = Task.Run(() => SpreadAsync(_stopping.Token), CancellationToken.None);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        await _spreading.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+    }
+
+    private async Task SpreadAsync(CancellationToken stopping)
+    {
+        var address = silo.SiloAddress.ToParsableString();
+        IReadOnlyList<string> runs;
+        try
+        {
+            await compute.WarmUpAsync().WaitAsync(stopping);
+            runs = await grains.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).GetActiveRunsAsync().WaitAsync(stopping);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogNoRuns(e.Message);
+            return;
+        }
+
+        LogAsking(runs.Count, string.Join(", ", runs));
+
+        await Task.WhenAll(runs.Select(async run =>
+        {
+            try
+            {
+                var step = await grains.GetGrain<ITrainingRunGrain>(run).SpreadAsync(address).WaitAsync(stopping);
+                LogSpread(run, step);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                LogNotSpread(run, e.Message);
+            }
+        }));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Joined: asking {Count} active run(s) to re-place their stages: {Runs}")]
+    private partial void LogAsking(int count, string runs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Joined: run {Run} re-placed its stages at step {Step}, this silo included")]
+    private partial void LogSpread(string run, long step);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Joined: run {Run} did not re-place its stages ({Error}); it keeps them where they are")]
+    private partial void LogNotSpread(string run, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Joined: the active runs could not be listed ({Error}); none was asked to re-place its stages")]
+    private partial void LogNoRuns(string error);
+}
