@@ -11,6 +11,9 @@ apt_packages=(
   rabbitmq-server  # the rankings-over-the-bus test starts its own broker on loopback
   chromium         # the walkthrough page's browser tests drive it through Playwright (never downloaded at run time)
   fonts-liberation # so the page's text renders in the screenshots those tests save
+  docker.io        # the container test runs Redis and silo containers (it starts dockerd as root when none answers)
+  iptables         # dockerd's bridge networking
+  debootstrap      # the container test's base image: a Debian root file system (nothing can be pulled from a registry)
 )
 
 missing=()

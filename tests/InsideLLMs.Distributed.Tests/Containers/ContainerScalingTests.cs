@@ -122,13 +122,13 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
             Assert.InRange(crash.FailedAtStep - crash.ResumedFromStep, 0, CheckpointInterval);
 
             var history = await run.GetHistoryAsync(0);
-            foreach (var (recovery, (what, at, step)) in final.RecoveryLog.Zip(events))
+            foreach (var (recovery, (what, _, step)) in final.RecoveryLog.Zip(events))
             {
                 var lost = Math.Max(0, Math.Max(recovery.FailedAtStep, step) - recovery.ResumedFromStep);
                 output.WriteLine(
                     $"{what} at step {step}: resumed from step {recovery.ResumedFromStep}, {lost} step(s) computed again, " +
                     $"{recovery.SecondsToResume:F2} s from {(what == "docker kill" ? "detection" : "the request")} to the stages' restart, " +
-                    $"longest gap between two steps after it {LongestGap(history, at).TotalSeconds:F2} s ({recovery.Cause})");
+                    $"the run paused {Pause(history, recovery.ResumedFromStep).TotalSeconds:F2} s between completing steps {recovery.ResumedFromStep} and {recovery.ResumedFromStep + 1} ({recovery.Cause})");
             }
 
             // The same spec and seed, never interrupted, on the containers that are left.
@@ -271,12 +271,12 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
         }
     }
 
-    /// <summary>The longest wait between two completed steps in the 60 s after <paramref name="at"/>: the pause an event caused.</summary>
-    private static TimeSpan LongestGap(IReadOnlyList<StepMetrics> history, DateTimeOffset at)
-    {
-        var times = history.Select(m => m.CompletedAt).Where(t => t >= at.AddSeconds(-5) && t <= at.AddSeconds(60)).Order().ToArray();
-        return times.Zip(times.Skip(1), (a, b) => b - a).DefaultIfEmpty(TimeSpan.Zero).Max();
-    }
+    /// <summary>
+    /// The pause an event caused: from the completion of the step the run resumed from to the completion of the next one
+    /// (after a crash this includes the steps computed again, the detection and the rollback).
+    /// </summary>
+    private static TimeSpan Pause(IReadOnlyList<StepMetrics> history, long resumedFrom) =>
+        history.Single(m => m.Step == resumedFrom + 1).CompletedAt - history.Single(m => m.Step == resumedFrom).CompletedAt;
 
     private static (int Identical, int Total, double Worst) Compare(IReadOnlyList<NamedTensor> expected, IReadOnlyList<NamedTensor> actual)
     {

@@ -62,8 +62,17 @@ public sealed class DockerImagesFixture : IAsyncLifetime
         {
             if (!dockerd.HasExited)
             {
-                dockerd.Kill(); // SIGKILL of the engine we started; its containers were removed by the tests
-                await dockerd.WaitForExitAsync();
+                // SIGTERM, so the engine stops the containerd it started; the tests removed their containers already.
+                await Docker.ProcessAsync("kill", ["-TERM", dockerd.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(10), environment: null);
+                using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                try
+                {
+                    await dockerd.WaitForExitAsync(patience.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    dockerd.Kill(entireProcessTree: true);
+                }
             }
 
             dockerd.Dispose();

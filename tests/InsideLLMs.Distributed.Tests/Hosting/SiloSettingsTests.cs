@@ -55,10 +55,24 @@ public sealed class SiloSettingsTests
     [InlineData("Silo:GatewayPort", "70000", "Silo:GatewayPort must be a port")]
     [InlineData("Silo:SiloPort", "abc", "Silo:SiloPort must be a whole number")]
     [InlineData("Silo:ShutdownTimeoutSeconds", "0", "Silo:ShutdownTimeoutSeconds must be between 1 and 3600; got 0.")]
+    [InlineData("Silo:AdvertisedAddress", "silo-1", "Silo:AdvertisedAddress must be an IP address or 'auto'; got 'silo-1'")]
     public void From_BadValue_ThrowsNamingTheKey(string key, string value, string message)
     {
         var error = Assert.Throws<InvalidOperationException>(() => SiloSettings.From(Configuration((key, value))));
         Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void From_AdvertisedAddress_IsLoopbackByDefault_AnIpAsGiven_OrThisHostsFirstNonLoopbackIpv4ForAuto()
+    {
+        Assert.Equal(System.Net.IPAddress.Loopback, SiloSettings.From(Configuration(("Silo:Clustering", "redis"))).AdvertisedAddress);
+        Assert.Equal(System.Net.IPAddress.Parse("172.18.0.7"), SiloSettings.From(Configuration(("Silo:AdvertisedAddress", "172.18.0.7"))).AdvertisedAddress);
+
+        var auto = SiloSettings.From(Configuration(("Silo:AdvertisedAddress", "auto"))).AdvertisedAddress;
+        Assert.Equal(System.Net.Sockets.AddressFamily.InterNetwork, auto.AddressFamily);
+        Assert.False(System.Net.IPAddress.IsLoopback(auto));
+        Assert.Contains(auto, System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(a => a.Address));
     }
 
     [Fact]
