@@ -15,6 +15,9 @@ public sealed class RlhfOptions
     /// <summary>The version completions are sampled from when a request names none: the current policy.</summary>
     public string PolicyVersion { get; init; } = "base";
 
+    /// <summary>The reward run whose model the page scores ranked tasks with (a run with objective <c>reward</c>).</summary>
+    public string RewardRun { get; init; } = "reward";
+
     /// <exception cref="ArgumentException">A setting that is not a valid value, named with what it got.</exception>
     public static RlhfOptions From(IConfiguration? configuration)
     {
@@ -33,6 +36,7 @@ public sealed class RlhfOptions
                 ? (int)Positive("Rlhf:MaxCompletionTokens", tokens)
                 : defaults.MaxCompletionTokens,
             PolicyVersion = configuration["Rlhf:PolicyVersion"] is { Length: > 0 } version ? version : defaults.PolicyVersion,
+            RewardRun = configuration["Rlhf:RewardRun"] is { Length: > 0 } reward ? reward : defaults.RewardRun,
         };
     }
 

@@ -35,13 +35,16 @@ public static class InferenceModels
         return picked;
     }
 
-    /// <summary>A stage in eval mode whose every parameter is copied from <paramref name="parameters"/> (shapes checked).</summary>
+    /// <summary>
+    /// A stage in eval mode whose every parameter is copied from <paramref name="parameters"/> (shapes checked); with
+    /// <see cref="StageHead.Score"/>, a reward model's scalar head instead of the language head.
+    /// </summary>
     /// <exception cref="InvalidDataException">A parameter is missing or has another shape.</exception>
-    public static GptStage Build(GptConfig config, StageSpec stage, IReadOnlyList<NamedTensor> parameters)
+    public static GptStage Build(GptConfig config, StageSpec stage, IReadOnlyList<NamedTensor> parameters, StageHead head = StageHead.Language)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         var byName = parameters.ToDictionary(p => p.Name, StringComparer.Ordinal);
-        var model = new GptStage(config, stage, seed: 0);
+        var model = new GptStage(config, stage, seed: 0, head);
         try
         {
             using var _ = no_grad();

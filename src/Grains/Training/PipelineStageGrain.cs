@@ -8,6 +8,7 @@ using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.Logging;
+using Orleans.Runtime.Placement;
 
 namespace InsideLLMs.Distributed.Grains.Training;
 
@@ -52,6 +53,7 @@ public sealed class PipelineStageGrain(
     public async Task InitializeAsync(StageAssignment assignment, long? restoreStep)
     {
         ArgumentNullException.ThrowIfNull(assignment);
+        RequestContext.Remove(IPlacementDirector.PlacementHintKey); // the run's hint placed this stage, not the grains it calls
         // A retried rollback can arrive while the previous one still runs (its caller timed out): one at a time.
         await _initializing.WaitAsync();
         try

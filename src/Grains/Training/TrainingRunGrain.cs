@@ -10,6 +10,7 @@ using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
+using Orleans.Runtime.Placement;
 
 namespace InsideLLMs.Distributed.Grains.Training;
 
@@ -36,6 +37,11 @@ public sealed class TrainingRunGrain(
 
     private readonly TraceRecorder _trace = new(TraceSteps);
     private Task? _loop;
+
+    // Set while StartAsync awaits admission and its first write. The grain is reentrant: without this, the supervisor's
+    // EnsureRunningAsync arriving in that window saw an active run with no loop and started a second one (a "resume"
+    // from step 0 beside the real start: two loops drove the same stages; found as a rare failover-test failure).
+    private bool _starting;
     private CancellationTokenSource? _stopping;
     private bool _deactivating;
     private bool _rollBackRequested;
@@ -55,11 +61,24 @@ public sealed class TrainingRunGrain(
     public async Task<RunStatus> StartAsync(TrainingRunSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        if (Active)
+        if (Active || _starting)
         {
-            throw new InvalidOperationException($"Run '{RunId}' is already {state.State.Phase.ToString().ToLowerInvariant()} (step {state.State.Step}); stop it first.");
+            throw new InvalidOperationException($"Run '{RunId}' is already {(_starting ? "starting" : state.State.Phase.ToString().ToLowerInvariant())} (step {state.State.Step}); stop it first.");
         }
 
+        _starting = true;
+        try
+        {
+            return await StartCoreAsync(spec);
+        }
+        finally
+        {
+            _starting = false;
+        }
+    }
+
+    private async Task<RunStatus> StartCoreAsync(TrainingRunSpec spec)
+    {
         try
         {
             spec = await AdmitAsync(spec);
@@ -367,7 +386,7 @@ public sealed class TrainingRunGrain(
         var spec = state.State.Spec!;
         for (var attempt = 1; attempt <= 3; attempt++)
         {
-            var active = membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress).ToArray();
+            var active = ActiveSilos();
             var stages = Stages(spec).ToArray();
             var actual = await Task.WhenAll(stages.Select(s => s.Grain.GetSiloAsync()));
             var misplaced = stages.Zip(actual)
@@ -458,7 +477,7 @@ public sealed class TrainingRunGrain(
 
     public Task EnsureRunningAsync()
     {
-        if (Active && _loop is null)
+        if (Active && _loop is null && !_starting)
         {
             // This activation is new (the run's silo was lost): continue from the last consistent checkpoint.
             StartLoop(resume: true);
@@ -722,8 +741,28 @@ public sealed class TrainingRunGrain(
     {
         await Task.WhenAll(Enumerable.Range(0, spec.Replicas).Select(r =>
             GrainFactory.GetGrain<IDataShardGrain>(RunLayout.ShardKey(RunId, r)).InitializeAsync(spec, r)));
-        await Task.WhenAll(Stages(spec).Select(s => s.Grain.InitializeAsync(new StageAssignment(RunId, s.Stage, s.Replica, spec), restoreStep)));
+        var active = ActiveSilos();
+        await Task.WhenAll(Stages(spec).Select(s =>
+        {
+            // Where this stage belongs among the silos this silo sees: placement takes the hint wherever it decides.
+            if (active.Length > 0)
+            {
+                RequestContext.Set(IPlacementDirector.PlacementHintKey, StagePlacementDirector.Choose(active, RunLayout.StageKey(RunId, s.Replica, s.Stage, spec.Stages)));
+            }
+
+            try
+            {
+                return s.Grain.InitializeAsync(new StageAssignment(RunId, s.Stage, s.Replica, spec), restoreStep);
+            }
+            finally
+            {
+                RequestContext.Remove(IPlacementDirector.PlacementHintKey);
+            }
+        }));
     }
+
+    private SiloAddress[] ActiveSilos() =>
+        [.. membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress)];
 
     private Task ForEachStage(TrainingRunSpec spec, Func<IPipelineStageGrain, Task> action) =>
         Task.WhenAll(Stages(spec).Select(s => action(s.Grain)));

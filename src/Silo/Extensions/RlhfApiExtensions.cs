@@ -7,8 +7,10 @@ namespace InsideLLMs.Distributed.Silo.Extensions;
 /// <summary>
 /// HTTP JSON over ranking collection: <c>/api/rlhf/rankings</c> (what was collected), <c>/api/rlhf/tasks</c> (POST
 /// creates tasks from a version), <c>/api/rlhf/tasks/next?annotator=</c> (a task this annotator has not ranked),
-/// <c>/api/rlhf/tasks/{id}</c> and <c>/api/rlhf/tasks/{id}/rankings</c> (GET the stored rankings; POST one). Bad
-/// input is 400 with <c>{"error": "..."}</c>; a resubmission answers with the first receipt, <c>"duplicate": true</c>.
+/// <c>/api/rlhf/tasks/{id}</c> and <c>/api/rlhf/tasks/{id}/rankings</c> (GET the stored rankings; POST one),
+/// <c>/api/rlhf/reward/{run}</c> (a trained reward model: normalisation and held-out agreement) and
+/// <c>/api/rlhf/reward/{run}/score</c> (POST a prompt and completions: their scores). Bad input is 400 with
+/// <c>{"error": "..."}</c>; a resubmission answers with the first receipt, <c>"duplicate": true</c>.
 /// </summary>
 public static class RlhfApiExtensions
 {
@@ -29,6 +31,10 @@ public static class RlhfApiExtensions
             ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).GetRankingsAsync()))).WithReadTimeout();
         rlhf.MapPost("/tasks/{id}/rankings", (string id, SubmitRankingRequest request, IGrainFactory grains) =>
             ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRankingTaskGrain>(id).SubmitAsync(request.Annotator, request.Order, request.Simulated ?? false))));
+        rlhf.MapGet("/reward/{run}", (string run, IGrainFactory grains) =>
+            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRewardModelGrain>(run).GetInfoAsync())));
+        rlhf.MapPost("/reward/{run}/score", (string run, ScoreCompletionsRequest request, IGrainFactory grains) =>
+            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRewardModelGrain>(run).ScoreAsync(request.Prompt, request.Completions))));
         return app;
     }
 
@@ -37,6 +43,9 @@ public static class RlhfApiExtensions
 
 /// <summary>What <c>POST /api/rlhf/tasks</c> takes: how many tasks (1), of how many completions (4), from which version (the policy).</summary>
 public sealed record CreateRankingTasksRequest(int? Count = null, int? K = null, string? Version = null);
+
+/// <summary>What <c>POST /api/rlhf/reward/{run}/score</c> takes: a prompt and 1 to 16 completions of it.</summary>
+public sealed record ScoreCompletionsRequest(string Prompt, string[] Completions);
 
 /// <summary>What <c>POST /api/rlhf/tasks/{id}/rankings</c> takes: who ranks, the completions' indices best first, and whether a simulated annotator did.</summary>
 public sealed record SubmitRankingRequest(string Annotator, int[] Order, bool? Simulated = null);

@@ -89,6 +89,48 @@ public sealed class DistributedEquivalenceTests(ClusterFixture fixture, ITestOut
         }
     }
 
+    /// <summary>
+    /// The supervisor wakes every registered run every few seconds (<c>EnsureRunningAsync</c>). A wake-up that arrived
+    /// while the run's grain was still starting (it is reentrant, and the run is registered before its first write) once
+    /// started a second step loop, "resuming" from step 0 beside the real start. Here wake-ups are sent back to back
+    /// through the whole start: the run must end with one loop's result, no recovery and the weights of a run left alone.
+    /// </summary>
+    [Fact]
+    public async Task Start_WithWakeUpsArrivingWhileItStarts_RunsOneLoop()
+    {
+        var spec = Spec(2, 2, 2, "1f1b") with { Steps = 3 };
+        var run = fixture.Grains.GetGrain<ITrainingRunGrain>("woken-while-starting");
+        var start = run.StartAsync(spec);
+        var wakes = 0;
+        while (!start.IsCompleted)
+        {
+            // Several in flight at once, so some are queued at every point where the start awaits.
+            await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => run.EnsureRunningAsync()));
+            wakes += 8;
+        }
+
+        await start;
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(3);
+        RunStatus status;
+        while ((status = await run.GetStatusAsync()).Phase is RunPhase.Starting or RunPhase.Running or RunPhase.Recovering)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"still {status.Phase} at step {status.Step}");
+            await Task.Delay(20);
+        }
+
+        output.WriteLine($"{wakes} wake-ups while the run started; it ended {status.Phase} at step {status.Step} with {status.Recoveries} recoveries");
+        Assert.Equal(RunPhase.Completed, status.Phase);
+        Assert.Empty(status.RecoveryLog);
+        Assert.True(wakes > 0, "no wake-up was sent while the run started");
+
+        var (_, alone) = await TrainAsync("left-alone-while-starting", spec);
+        var woken = (await run.GetParametersAsync()).ToDictionary(p => p.Name, p => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(p.Tensor.Data).ToArray());
+        foreach (var (name, values) in alone)
+        {
+            Assert.True(values.Values.AsSpan().SequenceEqual(woken[name]), $"parameter {name} differs from the run left alone");
+        }
+    }
+
     [Fact]
     public async Task Run_AllReduceBytesPerStage_AreTwoTimesRMinusOneOverRTimesTheGradient()
     {

@@ -192,6 +192,63 @@ public sealed class SftEquivalenceTests(ClusterFixture fixture, ITestOutputHelpe
         Assert.Equal(RunPhase.NotStarted, (await run.GetStatusAsync()).Phase);
     }
 
+    /// <summary>
+    /// A trained reward run as a scorer (<see cref="IRewardModelGrain"/>): its raw scores are those of the run's weights
+    /// in one process, normalised by the mean and deviation of its training rankings' completions, with the preference
+    /// rule's scores beside them; and it refuses what it cannot score, with the reason.
+    /// </summary>
+    [Fact]
+    public async Task RewardModelGrain_ScoresWithTheRunsWeights_NormalisedOnItsTrainingRankings()
+    {
+        const string runId = "reward-scorer";
+        var missing = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Grains.GetGrain<IRewardModelGrain>(runId).GetInfoAsync());
+        Assert.Contains("never started", missing.Message, StringComparison.Ordinal);
+
+        var version = await PublishedBaseAsync();
+        var spec = Sft(version, 2, 1, 2) with { Objective = "reward", BatchSize = 4, RankingCompletions = 4 };
+        var (_, _, parameters) = await TrainAsync(runId, spec);
+        var scorer = fixture.Grains.GetGrain<IRewardModelGrain>(runId);
+        var info = await scorer.GetInfoAsync();
+
+        // The same weights in one process, and the normalisation and agreements computed here from the same rankings.
+        var rankings = Datasets.Rankings(spec);
+        var vocabulary = Datasets.Get(spec).Vocabulary;
+        var config = TrainingRunSpecs.Model(spec, vocabulary.Count);
+        var named = parameters.Select(p => new NamedTensor(p.Key, new TensorMessage(MemoryMarshal.AsBytes(p.Value.Values.AsSpan()).ToArray(), p.Value.Shape))).ToList();
+        using var model = InsideLLMs.Distributed.Grains.Inference.InferenceModels.Build(config, StageSpec.Whole(config), named, StageHead.Score);
+        var training = rankings.TrainRankings.Take(InsideLLMs.Distributed.Grains.Rlhf.RewardModelGrain.NormalizationRankings).ToArray();
+        var normalization = RewardScores.Normalization([.. training.SelectMany(r => RewardScores.Score(model, vocabulary, r.Prompt, r.Completions))]);
+        output.WriteLine($"reward model at step {info.Step}: mean {info.Mean:F6}, std {info.Std:F6} over {info.NormalizationSamples} completions; " +
+            $"held-out agreement with the annotators {info.AnnotatorAgreement:F3} ({info.AnnotatorPairs} pairs), with the rule {info.RuleAgreement:F3}");
+        Assert.Equal(Steps, info.Step);
+        Assert.Equal(training.Length * 4, info.NormalizationSamples);
+        Assert.Equal(normalization.Mean, info.Mean, 1e-6);
+        Assert.Equal(normalization.Std, info.Std, 1e-6);
+        Assert.Equal(rankings.ValidationRankings.Count, info.HeldOutRankings);
+        Assert.True(info.AnnotatorPairs > 0 && info.RulePairs > 0, "no held-out pairs were compared");
+
+        var held = rankings.ValidationRankings[0];
+        var scored = await scorer.ScoreAsync(held.Prompt, held.Completions);
+        var expected = RewardScores.Score(model, vocabulary, held.Prompt, held.Completions);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i], scored.Raw[i], 1e-5);
+            Assert.Equal((scored.Raw[i] - info.Mean) / info.Std, scored.Normalized[i], 1e-9);
+            Assert.Equal(PreferenceRule.Default.Score(held.Prompt, held.Completions[i]), scored.Rule[i]);
+        }
+
+        Assert.Equal(Enumerable.Range(0, expected.Length).OrderByDescending(i => scored.Normalized[i]), scored.Order);
+
+        // Refused with the reason: a run that is no reward model, nothing or too much to score, a completion past the context.
+        var language = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Grains.GetGrain<IRewardModelGrain>("sft-base-run").GetInfoAsync());
+        Assert.Contains("objective 'reward'", language.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ArgumentException>(() => scorer.ScoreAsync(held.Prompt, []));
+        await Assert.ThrowsAsync<ArgumentException>(() => scorer.ScoreAsync(held.Prompt, [.. Enumerable.Repeat("the cat", RewardModelInfo.MaxCompletions + 1)]));
+        await Assert.ThrowsAsync<ArgumentException>(() => scorer.ScoreAsync(" ", ["the cat"]));
+        var tooLong = await Assert.ThrowsAsync<ArgumentException>(() => scorer.ScoreAsync(held.Prompt, [string.Join(' ', Enumerable.Repeat("the cat sat", 40))]));
+        Assert.Contains("context", tooLong.Message, StringComparison.Ordinal);
+    }
+
     private static readonly SemaphoreSlim Publishing = new(1, 1);
 
     /// <summary>The base model: 3 pre-training steps on the cluster, published once for every test here.</summary>
