@@ -212,6 +212,8 @@ public sealed class ContractSerializationTests : IDisposable
             new RankingTaskView(RankingSample.Task, 2, 1, 0.8333333333333334, false),
             new RankingSummary(12, 10, 5_012, 4_000, 9, 0.91),
             new RankingExample("task-000012#1", " describe the dog at the river", new[] { "the dog ran.", "a cat sat." }, new[] { 1, 0 }, true),
+            new RewardModelInfo("rm", 300, 0.0765, 0.047, 1024, 64, 300, 400, 310, 380),
+            new RewardScoresView("rm", 300, new[] { 0.12, -0.03 }, new[] { 0.94, -2.26 }, new[] { 2.0, 0.5 }, new[] { 0, 1 }),
             RunPhase.Recovering,
             new RunStatus("default", RunPhase.Running, 12, 40, 2.5, 2.7, 40_000, 1, 10, null, Spec, At, new[] { new RecoveryRecord(37, 30, "lost", At, 4.5) }),
             new StageAssignment("default", 1, 0, Spec),

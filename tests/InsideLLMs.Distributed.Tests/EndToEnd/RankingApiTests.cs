@@ -149,6 +149,35 @@ public sealed class RankingApiTests(OneSiloFixture silo)
         Assert.Equal(before.GetProperty("simulated").GetInt64() + 3, after.GetProperty("simulated").GetInt64());
     }
 
+    /// <summary>
+    /// The reward-model endpoints and verb refuse what has no score head, with the reason: a run that never started, a
+    /// run of another objective (400 over HTTP, exit 2 in the client), and a malformed score request (400).
+    /// </summary>
+    [Fact]
+    public async Task RewardModel_OfNoRewardRun_IsRefusedWithTheReason()
+    {
+        using var missing = await Http.GetAsync(Relative("api/rlhf/reward/no-such-reward-run"));
+        Assert.Equal(HttpStatusCode.BadRequest, missing.StatusCode);
+        Assert.Contains("has never started", await missing.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var language = await Http.PostAsJsonAsync(Relative($"api/rlhf/reward/{BaseRun}/score"), new { prompt = "the cat", completions = new[] { "sat" } });
+        Assert.Equal(HttpStatusCode.BadRequest, language.StatusCode);
+        Assert.Contains("only a run with objective 'reward' has a score head", await language.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        using var malformed = await Http.PostAsync(Relative($"api/rlhf/reward/{BaseRun}/score"),
+            new StringContent("""{"prompt": "the cat", "completions": ["sat"], "temperature": 2}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+        Assert.Contains("temperature", await malformed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        var run = await CliRun.RunAsync("rlhf", "reward", "--gateway", silo.Gateway, "--run", BaseRun, "--prompt", "the cat", "sat", "ran");
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Contains("only a run with objective 'reward' has a score head", run.Stderr, StringComparison.Ordinal);
+
+        var unpaired = await CliRun.RunAsync("rlhf", "reward", "--gateway", silo.Gateway, "--run", BaseRun, "sat");
+        Assert.Equal(ExitCodes.Usage, unpaired.ExitCode);
+        Assert.Contains("give it with --prompt", unpaired.Stderr, StringComparison.Ordinal);
+    }
+
     private async Task<JsonElement> StatusAsync()
     {
         var run = await CliRun.RunAsync("rlhf", "status", "--gateway", silo.Gateway, "--json");

@@ -17,11 +17,12 @@ namespace InsideLLMs.Distributed.Maths.Objectives;
 /// <para>The reward model (<see cref="PairwiseRankingLoss"/>): the last stage ends in a score head (a (C, 1)
 /// projection of the final norm's output instead of the tied LM head), a ranking's K completions are K consecutive rows
 /// and each row marks its last position with its place in the ranking; Value sums each ranking's Bradley-Terry loss
-/// over its C(K,2) pairs (scaled by 1/C(K,2)), Weight counts rankings and StepTargetCount is the step's rankings. How PPO
-/// will plug in: the batch also carries per-token float arrays (the
-/// old policy's log-probabilities, advantages, returns, a response mask) beside the sampled tokens; the policy loss sums
-/// the clipped surrogate over masked tokens and the value loss a value head's squared error, Weight and
-/// StepTargetCount count masked tokens. No objective needs anything new from the engine: the stage grains, schedules,
+/// over its C(K,2) pairs (scaled by 1/C(K,2)), Weight counts rankings and StepTargetCount is the step's rankings. PPO
+/// (<see cref="PpoPolicyLoss"/>, <see cref="PpoValueLoss"/>): the targets carry per-token float arrays
+/// (<see cref="ObjectiveTargets.Ppo"/>: the old policy's log-probabilities, advantages, old values, returns) beside the
+/// sampled tokens, whose targets mark the completion; the policy loss sums the clipped surrogate over those tokens and the
+/// value loss a value head's clipped squared error, Weight and StepTargetCount count them. (The engine's batches do not
+/// carry the float arrays yet: that, and the rollouts that fill them, is the next step.) No objective needs anything new from the engine: the stage grains, schedules,
 /// all-reduce, checkpoints and the run's step rule only see Value, Weight and the backward tensor.</para>
 /// </remarks>
 public abstract class TrainingObjective
@@ -45,11 +46,13 @@ public abstract class TrainingObjective
         ObjectiveKind.Pretrain => new NextTokenCrossEntropy(microBatchesPerStep),
         ObjectiveKind.Sft => new ResponseCrossEntropy(),
         ObjectiveKind.Reward => new PairwiseRankingLoss(rankingCompletions),
+        ObjectiveKind.PpoPolicy => new PpoPolicyLoss(),
+        ObjectiveKind.PpoValue => new PpoValueLoss(),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown training objective."),
     };
 
     /// <summary>The head a model trained with <paramref name="kind"/> ends in: a score head for a reward model, the language head otherwise.</summary>
-    public static Model.StageHead HeadFor(ObjectiveKind kind) => kind == ObjectiveKind.Reward ? Model.StageHead.Score : Model.StageHead.Language;
+    public static Model.StageHead HeadFor(ObjectiveKind kind) => kind is ObjectiveKind.Reward or ObjectiveKind.PpoValue ? Model.StageHead.Score : Model.StageHead.Language;
 
     /// <summary>Σ −log p(target) over the targets that are not <see cref="Model.GptStage.IgnoreIndex"/>, and their count.</summary>
     protected static (double LossSum, long Count) SummedCrossEntropy(Tensor logits, ObjectiveTargets targets)
@@ -74,6 +77,9 @@ public sealed record ObjectiveTerm(Tensor Backward, double Value, double Weight)
 /// </summary>
 public sealed record ObjectiveTargets(long[] Targets, int BatchSize, int BlockSize, long StepTargetCount = 0)
 {
+    /// <summary>A PPO batch's per-token rollout data (<see cref="PpoTokens"/>); null for every other objective.</summary>
+    public PpoTokens? Ppo { get; init; }
+
     /// <summary>Targets that count in the loss.</summary>
     public long Counted => Targets.LongCount(t => t != Model.GptStage.IgnoreIndex);
 
@@ -91,4 +97,10 @@ public enum ObjectiveKind
 
     /// <summary>Bradley-Terry over every pair of each ranking, on a score head: the reward model.</summary>
     Reward,
+
+    /// <summary>PPO's clipped surrogate on the completion's tokens, from a rollout's per-token data: the policy.</summary>
+    PpoPolicy,
+
+    /// <summary>PPO's clipped value loss on a score head read at every completion token: the value model.</summary>
+    PpoValue,
 }
