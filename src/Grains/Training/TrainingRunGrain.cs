@@ -375,11 +375,10 @@ public sealed class TrainingRunGrain(
     }
 
     /// <summary>
-    /// After the stages were released and initialised again: a stage whose new activation was placed by a silo that did
-    /// not list the joined silo yet (Orleans refreshes the silos it places on a little after membership and manifests
-    /// show a new one; seen once in the real-process test) is released and initialised again, up to three times, so the
-    /// new silo gets its share. Where each stage should be comes from <see cref="StagePlacementDirector.Choose"/> over the
-    /// active silos this silo sees.
+    /// After the stages were released and initialised again, a safety net behind the placement hint: a stage found on
+    /// another silo than <see cref="StagePlacementDirector.Choose"/> gives over the active silos this silo sees (before the
+    /// hint, a silo that had not taken in the joined one yet placed stages as if it were not there, every time) is
+    /// released and initialised again, up to three times, so the new silo gets its share.
     /// </summary>
     private async Task PlaceAsExpectedAsync(long step, CancellationToken stopping)
     {
