@@ -75,8 +75,10 @@ public sealed class PpoPolicyLoss : TrainingObjective
         var advantages = tensor(ppo.Advantages).index_select(0, positions);
         difference = taken - old;
         var ratio = difference.exp();
+        using var low = (1 - Clip).ToScalar();
+        using var high = (1 + Clip).ToScalar();
         var unclipped = -advantages * ratio;
-        var bounded = -advantages * ratio.clamp(1 - Clip, 1 + Clip);
+        var bounded = -advantages * ratio.clamp(low, high);
         clipped = bounded.gt(unclipped).sum().item<long>();
         return (maximum(unclipped, bounded).sum(), positions.shape[0]);
     }
@@ -85,7 +87,8 @@ public sealed class PpoPolicyLoss : TrainingObjective
     private Tensor LogProbabilities(Tensor output, ObjectiveTargets targets, out Tensor positions, out Tensor tokens)
     {
         var flat = tensor(targets.Targets);
-        positions = flat.ne(GptStage.IgnoreIndex).nonzero().view(-1);
+        using var ignored = GptStage.IgnoreIndex.ToScalar();
+        positions = flat.ne(ignored).nonzero().view(-1);
         tokens = flat.index_select(0, positions);
         var logits = output.view(-1, output.shape[^1]).index_select(0, positions);
         using var t = Temperature.ToScalar();
@@ -160,11 +163,15 @@ public sealed class PpoValueLoss : TrainingObjective
     private (Tensor Sum, long Count) Squared(Tensor output, ObjectiveTargets targets)
     {
         var ppo = PpoPolicyLoss.Check(output, targets, logits: false);
-        var positions = tensor(targets.Targets).ne(GptStage.IgnoreIndex).nonzero().view(-1);
+        using var ignored = GptStage.IgnoreIndex.ToScalar();
+        using var low = (-Clip).ToScalar();
+        using var high = Clip.ToScalar();
+        using var one = 1.ToScalar();
+        var positions = tensor(targets.Targets).ne(ignored).nonzero().view(-1);
         var values = output.view(-1).index_select(0, positions);
         var old = tensor(ppo.OldValues).index_select(0, positions);
         var returns = tensor(ppo.Returns).index_select(0, positions);
-        var bounded = old + (values - old).clamp(-Clip, Clip);
+        var bounded = old.add((values - old).clamp(low, high), one);
         var loss = maximum((values - returns).square(), (bounded - returns).square());
         using var half = 0.5.ToScalar();
         return (loss.sum().mul(half), positions.shape[0]);
