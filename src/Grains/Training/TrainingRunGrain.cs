@@ -29,7 +29,6 @@ public sealed class TrainingRunGrain(
     CorpusLocator corpora,
     AdmissionOptions admission,
     IClusterMembershipService membership,
-    IClusterManifestProvider manifests,
     ILogger<TrainingRunGrain> logger) : Grain, ITrainingRunGrain
 {
     private const int TraceSteps = 20;
@@ -404,7 +403,7 @@ public sealed class TrainingRunGrain(
         }
     }
 
-    /// <summary>Waits (up to <see cref="RecoveryTimeout"/>) until this silo's view of the cluster holds the joined silo as active, with its grain manifest.</summary>
+    /// <summary>Waits (up to <see cref="RecoveryTimeout"/>) until this silo's view of the cluster holds the joined silo as active (the placement hints come from that view).</summary>
     private async Task WaitForJoinedSiloAsync(string joined, CancellationToken stopping)
     {
         var silo = SiloAddress.FromParsableString(joined);
@@ -413,7 +412,7 @@ public sealed class TrainingRunGrain(
         {
             stopping.ThrowIfCancellationRequested();
             var member = membership.CurrentSnapshot.GetSiloStatus(silo);
-            if (member == SiloStatus.Active && manifests.Current.Silos.ContainsKey(silo))
+            if (member == SiloStatus.Active)
             {
                 return;
             }

@@ -49,12 +49,9 @@ public sealed partial class SiloJoining(
 
     private async Task SpreadAsync(CancellationToken stopping)
     {
-        var address = silo.SiloAddress.ToParsableString();
-        IReadOnlyList<string> runs;
         try
         {
             await compute.WarmUpAsync().WaitAsync(stopping);
-            runs = await grains.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).GetActiveRunsAsync().WaitAsync(stopping);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -62,20 +59,10 @@ public sealed partial class SiloJoining(
             return;
         }
 
-        LogAsking(runs.Count, string.Join(", ", runs));
-
-        await Task.WhenAll(runs.Select(async run =>
-        {
-            try
-            {
-                var step = await grains.GetGrain<ITrainingRunGrain>(run).SpreadAsync(address).WaitAsync(stopping);
-                LogSpread(run, step);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                LogNotSpread(run, e.Message);
-            }
-        }));
+        var address = silo.SiloAddress.ToParsableString();
+        await ActiveRuns.AskEachAsync(
+            grains, run => run.SpreadAsync(address), stopping,
+            runs => LogAsking(runs.Count, string.Join(", ", runs)), LogSpread, LogNotSpread, LogNoRuns);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Joined: asking {Count} active run(s) to re-place their stages: {Runs}")]
@@ -87,6 +74,6 @@ public sealed partial class SiloJoining(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Joined: run {Run} did not re-place its stages ({Error}); it keeps them where they are")]
     private partial void LogNotSpread(string run, string error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Joined: the active runs could not be listed ({Error}); none was asked to re-place its stages")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Joined: the active runs could not be listed, or libtorch not loaded ({Error}); none was asked to re-place its stages")]
     private partial void LogNoRuns(string error);
 }

@@ -29,29 +29,9 @@ public sealed partial class SiloLeaving(
     {
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(TimeSpan.FromSeconds(Math.Max(0.1, options.Value.LeaveCheckpointSeconds)));
-        IReadOnlyList<string> runs;
-        try
-        {
-            runs = await grains.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).GetActiveRunsAsync().WaitAsync(bounded.Token);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            LogNoRuns(e.Message);
-            return;
-        }
-
-        await Task.WhenAll(runs.Select(async run =>
-        {
-            try
-            {
-                var step = await grains.GetGrain<ITrainingRunGrain>(run).CheckpointNowAsync(silo.SiloAddress.ToParsableString()).WaitAsync(bounded.Token);
-                LogCheckpointed(run, step);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                LogNotCheckpointed(run, e.Message);
-            }
-        }));
+        var leaving = silo.SiloAddress.ToParsableString();
+        await ActiveRuns.AskEachAsync(
+            grains, run => run.CheckpointNowAsync(leaving), bounded.Token, _ => { }, LogCheckpointed, LogNotCheckpointed, LogNoRuns);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Leaving: run {Run} checkpointed at step {Step} before this silo goes")]

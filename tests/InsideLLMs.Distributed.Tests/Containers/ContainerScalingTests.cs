@@ -1,16 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
-using System.Runtime.InteropServices;
 using System.Text.Json;
-using InsideLLMs.Distributed.Contracts;
-using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Tests.Processes;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
-using StackExchange.Redis;
 using Xunit.Abstractions;
 
 namespace InsideLLMs.Distributed.Tests.Containers;
@@ -70,14 +64,14 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
             await Task.WhenAll(silos.Values.Select(address => WaitReadyAsync(address, diagnostics)));
             output.WriteLine($"redis and 3 silo containers on --internal network {network}; silos ready {started.Elapsed.TotalSeconds:F1} s after the first started");
 
-            using var client = await StartClientAsync($"{redisAddress}:6379", $"ct-{id}");
+            using var client = await ClusterRuns.StartClientAsync($"{redisAddress}:6379", $"ct-{id}");
             var grains = client.Services.GetRequiredService<IClusterClient>();
             var run = grains.GetGrain<ITrainingRunGrain>("in-containers");
             await run.StartAsync(Spec);
             var events = new List<(string What, DateTimeOffset At, long Step)>();
 
             // 1. Scale-in: docker stop (SIGTERM) of a silo holding stages, mid-way between two periodic checkpoints.
-            var status = await PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, diagnostics);
+            var status = await ClusterRuns.PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, EventTimeout, diagnostics);
             var stopped = await PickAsync(silos, "in-containers");
             var stopAt = DateTimeOffset.UtcNow;
             var stopWatch = Stopwatch.StartNew();
@@ -89,7 +83,7 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
             // The run moves its stages off the leaving silo ("left the cluster"); when that silo also held the directory
             // entry of the run's grain, Orleans deactivates the grain as well and a new activation resumes from the same
             // checkpoint ("reactivated"). Either way it resumes at or after the step reached when the silo was stopped.
-            var left = await PollUntilAsync(run, s => s.RecoveryLog.Any(r => r.DetectedAt >= stopAt) && s.Phase == RunPhase.Running, diagnostics);
+            var left = await ClusterRuns.PollUntilAsync(run, s => s.RecoveryLog.Any(r => r.DetectedAt >= stopAt) && s.Phase == RunPhase.Running, EventTimeout, diagnostics);
             foreach (var leave in left.RecoveryLog.Where(r => r.DetectedAt >= stopAt))
             {
                 Assert.True(leave.ResumedFromStep >= status.Step, $"scale-in resumed from {leave.ResumedFromStep}, before step {status.Step} reached at docker stop ({leave.Cause})");
@@ -103,7 +97,7 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
             var joinAt = DateTimeOffset.UtcNow;
             await WaitReadyAsync(joinedAddress, diagnostics);
             events.Add(("new silo container", joinAt, joinStep));
-            var joined = await PollUntilAsync(run, s => s.RecoveryLog.Any(r => r.Cause.Contains("joined", StringComparison.Ordinal)), diagnostics);
+            var joined = await ClusterRuns.PollUntilAsync(run, s => s.RecoveryLog.Any(r => r.Cause.Contains("joined", StringComparison.Ordinal)), EventTimeout, diagnostics);
             var join = joined.RecoveryLog.First(r => r.Cause.Contains("joined", StringComparison.Ordinal));
             Assert.True(join.ResumedFromStep >= joinStep, $"scale-out resumed from {join.ResumedFromStep}, before step {joinStep}");
             // The recovery is recorded once the stages start again; a stage that a silo with an older view placed elsewhere
@@ -119,7 +113,7 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
             Assert.True(placed.GetValueOrDefault(joinedAddress) > 0, $"the new silo {joinedAddress} holds no stage: {string.Join(", ", placed)}\n{diagnostics()}");
 
             // 3. A crash: docker kill (SIGKILL) of another silo holding stages; the run rolls back to its last checkpoint.
-            status = await PollUntilAsync(run, s => s.Step > join.ResumedFromStep + CheckpointInterval && s.Step % CheckpointInterval >= 2, diagnostics);
+            status = await ClusterRuns.PollUntilAsync(run, s => s.Step > join.ResumedFromStep + CheckpointInterval && s.Step % CheckpointInterval >= 2, EventTimeout, diagnostics);
             var killed = await PickAsync(silos, "in-containers");
             var killAt = DateTimeOffset.UtcNow;
             await Docker.RunAsync("kill", killed);
@@ -127,7 +121,7 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
             events.Add(("docker kill", killAt, status.Step));
             silos.Remove(killed);
 
-            var final = await PollUntilAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), diagnostics);
+            var final = await ClusterRuns.PollUntilAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), EventTimeout, diagnostics);
             Assert.True(final.Phase == RunPhase.Completed, $"the run ended {final.Phase}: {final.Error}\n{diagnostics()}");
             Assert.Equal(Spec.Steps, final.Step);
             // Each recovery belongs to the last event before it; the crash's roll back at most one checkpoint interval.
@@ -157,10 +151,10 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
             // The same spec and seed, never interrupted, on the containers that are left.
             var reference = grains.GetGrain<ITrainingRunGrain>("in-containers-uninterrupted");
             await reference.StartAsync(Spec);
-            var referenceStatus = await PollUntilAsync(reference, s => s.Phase is not (RunPhase.Starting or RunPhase.Running), diagnostics);
+            var referenceStatus = await ClusterRuns.PollUntilAsync(reference, s => s.Phase is not (RunPhase.Starting or RunPhase.Running), EventTimeout, diagnostics);
             Assert.True(referenceStatus.Phase == RunPhase.Completed, $"the uninterrupted run ended {referenceStatus.Phase}: {referenceStatus.Error}");
             Assert.Equal(0, referenceStatus.Recoveries);
-            var (identical, total, worst) = Compare(await reference.GetParametersAsync(), await run.GetParametersAsync());
+            var (identical, total, worst) = ClusterRuns.Compare(await reference.GetParametersAsync(), await run.GetParametersAsync());
             output.WriteLine($"weights against the uninterrupted run: {identical}/{total} tensors bit-identical, largest difference {worst:E2}");
             Assert.True(identical == total, $"{total - identical} tensors differ from the uninterrupted run (largest difference {worst:E2})");
         }
@@ -253,68 +247,10 @@ public sealed class ContainerScalingTests(DockerImagesFixture images, ITestOutpu
         return pick.Key;
     }
 
-    private static async Task<IHost> StartClientAsync(string redis, string clusterId)
-    {
-        var host = new HostBuilder()
-            .UseOrleansClient(client =>
-            {
-                client.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse(redis));
-                client.Configure<ClusterOptions>(options =>
-                {
-                    options.ClusterId = clusterId;
-                    options.ServiceId = ClusterNames.ServiceId;
-                });
-            })
-            .Build();
-        await host.StartAsync();
-        return host;
-    }
-
-    private static async Task<RunStatus> PollUntilAsync(ITrainingRunGrain run, Func<RunStatus, bool> done, Func<string> diagnostics)
-    {
-        var waited = Stopwatch.StartNew();
-        RunStatus? status = null;
-        while (true)
-        {
-            try
-            {
-                status = await run.GetStatusAsync();
-                if (done(status))
-                {
-                    return status;
-                }
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // While a silo is lost the run's grain may not answer for a few seconds.
-            }
-
-            Assert.True(waited.Elapsed < EventTimeout, $"run still {status?.Phase} at step {status?.Step} after {EventTimeout.TotalSeconds:F0} s\n{diagnostics()}");
-            await Task.Delay(50);
-        }
-    }
-
     /// <summary>
     /// The pause an event caused: from the completion of the step the run resumed from to the completion of the next one
     /// (after a crash this includes the steps computed again, the detection and the rollback).
     /// </summary>
     private static TimeSpan Pause(IReadOnlyList<StepMetrics> history, long resumedFrom) =>
         history.Single(m => m.Step == resumedFrom + 1).CompletedAt - history.Single(m => m.Step == resumedFrom).CompletedAt;
-
-    private static (int Identical, int Total, double Worst) Compare(IReadOnlyList<NamedTensor> expected, IReadOnlyList<NamedTensor> actual)
-    {
-        var actualByName = actual.ToDictionary(p => p.Name, p => MemoryMarshal.Cast<byte, float>(p.Tensor.Data).ToArray());
-        Assert.Equal(expected.Select(p => p.Name).Order(), actualByName.Keys.Order());
-        var identical = 0;
-        double worst = 0;
-        foreach (var parameter in expected)
-        {
-            var want = MemoryMarshal.Cast<byte, float>(parameter.Tensor.Data).ToArray();
-            var got = actualByName[parameter.Name];
-            worst = Math.Max(worst, want.Zip(got, (a, b) => Math.Abs((double)a - b)).Max());
-            identical += want.AsSpan().SequenceEqual(got) ? 1 : 0;
-        }
-
-        return (identical, expected.Count, worst);
-    }
 }

@@ -2,15 +2,11 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using InsideLLMs.Distributed.Contracts;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Training;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
-using StackExchange.Redis;
 using Xunit.Abstractions;
 
 namespace InsideLLMs.Distributed.Tests.Processes;
@@ -78,26 +74,26 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
         try
         {
             silos.AddRange(await Task.WhenAll(instances.Take(2).Select(n => SiloProcess.StartAsync(siloAssembly, n, configuration, logs, SiloStartTimeout))));
-            using var client = await StartClientAsync(clusterId);
+            using var client = await ClusterRuns.StartClientAsync(redis.ConnectionString, clusterId);
             var grains = client.Services.GetRequiredService<IClusterClient>();
             var diagnostics = () => string.Join('\n', silos.Select(s => s.Tail()));
             var run = grains.GetGrain<ITrainingRunGrain>(runId);
             await run.StartAsync(JoinSpec);
 
-            var status = await PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, diagnostics);
+            var status = await ClusterRuns.PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, RunTimeout, diagnostics);
             var before = await StageSilosAsync(silos[0], runId);
             var joinedAt = DateTimeOffset.UtcNow;
             var joined = await SiloProcess.StartAsync(siloAssembly, instances[2], configuration, logs, SiloStartTimeout);
             silos.Add(joined);
             output.WriteLine($"{joinedAt:HH:mm:ss.fff} a third silo (instance {joined.Instance}) starts at step {status.Step}; stages by silo port before: {Describe(before)}");
 
-            var moved = await PollUntilAsync(run, s => s.RecoveryLog.Any(r => r.Cause.Contains("joined", StringComparison.Ordinal)), diagnostics);
+            var moved = await ClusterRuns.PollUntilAsync(run, s => s.RecoveryLog.Any(r => r.Cause.Contains("joined", StringComparison.Ordinal)), RunTimeout, diagnostics);
             var after = await StageSilosAsync(silos[0], runId);
             output.WriteLine($"stages by silo port after the join: {Describe(after)}");
             Assert.True(after.GetValueOrDefault(joined.SiloPort) > 0, $"the joined silo holds no stage of the run: {Describe(after)}\n{diagnostics()}");
             Assert.Equal(JoinSpec.Stages * JoinSpec.Replicas, after.Values.Sum());
 
-            var final = await PollUntilAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), diagnostics);
+            var final = await ClusterRuns.PollUntilAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), RunTimeout, diagnostics);
             Assert.True(final.Phase == RunPhase.Completed, $"the run ended {final.Phase}: {final.Error}\n{diagnostics()}");
             var recovery = Assert.Single(final.RecoveryLog);
             Assert.Contains("joined", recovery.Cause, StringComparison.Ordinal);
@@ -136,7 +132,7 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
                 SiloProcess.StartAsync(siloAssembly, n, configuration, logs, SiloStartTimeout))));
             output.WriteLine($"3 silos healthy in {started.Elapsed.TotalSeconds:F1} s (instances {string.Join(", ", silos.Select(s => s.Instance))}); logs in {logs}");
 
-            using var client = await StartClientAsync(clusterId);
+            using var client = await ClusterRuns.StartClientAsync(redis.ConnectionString, clusterId);
             var grains = client.Services.GetRequiredService<IClusterClient>();
             var diagnostics = () => string.Join('\n', silos.Select(s => s.Tail()));
 
@@ -144,11 +140,11 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
             await run.StartAsync(Spec);
 
             // The stages are placed when the run initialises them; pick the victim then, so the kill itself is not late.
-            await PollUntilAsync(run, s => s.Step >= 1, diagnostics);
+            await ClusterRuns.PollUntilAsync(run, s => s.Step >= 1, RunTimeout, diagnostics);
             var victim = await PickVictimAsync(silos, runId, killTheRunGrainsSilo);
 
             // Mid-way between two checkpoints after the first, so the rollback has steps to lose.
-            var status = await PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, diagnostics);
+            var status = await ClusterRuns.PollUntilAsync(run, s => s.LastCheckpointStep >= CheckpointInterval && s.Step % CheckpointInterval >= 2, RunTimeout, diagnostics);
             var stepAtKill = status.Step;
             var killedAt = DateTimeOffset.UtcNow;
             if (terminate)
@@ -165,7 +161,7 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
 
             silos.Remove(victim);
 
-            var final = await PollUntilAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), diagnostics);
+            var final = await ClusterRuns.PollUntilAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), RunTimeout, diagnostics);
             Assert.True(final.Phase == RunPhase.Completed, $"the run ended {final.Phase}: {final.Error}\n{diagnostics()}");
             Assert.Equal(Spec.Steps, final.Step);
             Assert.True(final.Recoveries >= 1, "the run never recovered");
@@ -223,26 +219,15 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
     {
         var reference = grains.GetGrain<ITrainingRunGrain>(referenceId);
         await reference.StartAsync(spec);
-        var referenceStatus = await PollUntilAsync(reference, s => s.Phase is not (RunPhase.Starting or RunPhase.Running), diagnostics);
+        var referenceStatus = await ClusterRuns.PollUntilAsync(reference, s => s.Phase is not (RunPhase.Starting or RunPhase.Running), RunTimeout, diagnostics);
         Assert.True(referenceStatus.Phase == RunPhase.Completed, $"the uninterrupted run ended {referenceStatus.Phase}: {referenceStatus.Error}");
         Assert.Equal(0, referenceStatus.Recoveries);
 
-        var recovered = Floats(await run.GetParametersAsync());
-        var uninterrupted = Floats(await reference.GetParametersAsync());
-        Assert.Equal(uninterrupted.Keys.Order(), recovered.Keys.Order());
-        var identical = 0;
-        double worst = 0;
-        foreach (var (name, expected) in uninterrupted)
-        {
-            var actual = recovered[name];
-            var difference = expected.Zip(actual, (a, b) => Math.Abs((double)a - b)).Max();
-            worst = Math.Max(worst, difference);
-            identical += expected.AsSpan().SequenceEqual(actual) ? 1 : 0;
-        }
-
-        Assert.True(identical == uninterrupted.Count, $"{uninterrupted.Count - identical} tensors differ from the uninterrupted run (largest difference {worst:E2})");
-        output.WriteLine($"weights against the uninterrupted run: {identical}/{uninterrupted.Count} tensors bit-identical, largest difference {worst:E2}");
-        output.WriteLine($"weights against the in-process reference trainer: largest difference {ReferenceDifference(recovered, spec):E2}");
+        var recovered = await run.GetParametersAsync();
+        var (identical, total, worst) = ClusterRuns.Compare(await reference.GetParametersAsync(), recovered);
+        Assert.True(identical == total, $"{total - identical} tensors differ from the uninterrupted run (largest difference {worst:E2})");
+        output.WriteLine($"weights against the uninterrupted run: {identical}/{total} tensors bit-identical, largest difference {worst:E2}");
+        output.WriteLine($"weights against the in-process reference trainer: largest difference {ReferenceDifference(ClusterRuns.Floats(recovered), spec):E2}");
     }
 
     /// <summary>How many stage grains of <paramref name="runId"/> each active silo holds (by silo port), from <c>GET /api/cluster</c>.</summary>
@@ -260,49 +245,6 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
 
     private static string Describe(Dictionary<int, int> stagesByPort) =>
         string.Join(", ", stagesByPort.OrderBy(p => p.Key).Select(p => $"{p.Key}: {p.Value}"));
-
-    private async Task<IHost> StartClientAsync(string clusterId)
-    {
-        var host = new HostBuilder()
-            .UseOrleansClient(client =>
-            {
-                // Redis membership: the client learns every gateway and drops the dead one, as the silos do.
-                client.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse(redis.ConnectionString));
-                client.Configure<ClusterOptions>(options =>
-                {
-                    options.ClusterId = clusterId;
-                    options.ServiceId = ClusterNames.ServiceId;
-                });
-            })
-            .Build();
-        await host.StartAsync();
-        return host;
-    }
-
-    /// <summary>Polls the run's status (nothing else) until <paramref name="done"/> holds; fails after <see cref="RunTimeout"/>.</summary>
-    private static async Task<RunStatus> PollUntilAsync(ITrainingRunGrain run, Func<RunStatus, bool> done, Func<string> diagnostics)
-    {
-        var waited = Stopwatch.StartNew();
-        RunStatus? status = null;
-        while (true)
-        {
-            try
-            {
-                status = await run.GetStatusAsync();
-                if (done(status))
-                {
-                    return status;
-                }
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // During failover the run's grain may be unreachable for a few seconds.
-            }
-
-            Assert.True(waited.Elapsed < RunTimeout, $"run still {status?.Phase} at step {status?.Step} after {RunTimeout.TotalSeconds:F0} s\n{diagnostics()}");
-            await Task.Delay(20);
-        }
-    }
 
     /// <summary>
     /// The silo to kill, from where <c>GET /api/cluster</c> lists the run's grains: the one holding the run grain, or
@@ -336,9 +278,6 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
         Assert.False(holdsRun(victim), "every silo holding stages also holds the run grain");
         return victim;
     }
-
-    private static Dictionary<string, float[]> Floats(IReadOnlyList<NamedTensor> parameters) =>
-        parameters.ToDictionary(p => p.Name, p => MemoryMarshal.Cast<byte, float>(p.Tensor.Data).ToArray());
 
     /// <summary>Largest difference from the in-process reference trainer (reported, not asserted: summation orders differ).</summary>
     private static double ReferenceDifference(Dictionary<string, float[]> parameters, TrainingRunSpec spec)

@@ -2,12 +2,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
-using InsideLLMs.Distributed.Contracts;
 using InsideLLMs.Distributed.Contracts.Rlhf;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Orleans.Configuration;
-using StackExchange.Redis;
 using Xunit.Abstractions;
 
 namespace InsideLLMs.Distributed.Tests.Processes;
@@ -62,7 +59,7 @@ public sealed class RankingDurabilityTests(RedisServerFixture redis, ITestOutput
 
             for (var c = 0; c < Clients; c++)
             {
-                hosts.Add(await StartClientAsync(clusterId));
+                hosts.Add(await ClusterRuns.StartClientAsync(redis.ConnectionString, clusterId, responseTimeout: TimeSpan.FromSeconds(5)));
             }
 
             var acknowledged = new ConcurrentDictionary<(string Task, string Annotator), RankingReceipt>();
@@ -118,7 +115,7 @@ public sealed class RankingDurabilityTests(RedisServerFixture redis, ITestOutput
             }
 
             // Read everything back through a client that starts now: the task grains on the dead silo come back from Redis.
-            var readerHost = await StartClientAsync(clusterId);
+            var readerHost = await ClusterRuns.StartClientAsync(redis.ConnectionString, clusterId, responseTimeout: TimeSpan.FromSeconds(5));
             hosts.Add(readerHost);
             var reader = readerHost.Services.GetRequiredService<IClusterClient>();
             var stored = new List<RankingReceipt>();
@@ -182,23 +179,5 @@ public sealed class RankingDurabilityTests(RedisServerFixture redis, ITestOutput
                 await Task.Delay(100);
             }
         }
-    }
-
-    private async Task<IHost> StartClientAsync(string clusterId)
-    {
-        var host = new HostBuilder()
-            .UseOrleansClient(client =>
-            {
-                client.UseRedisClustering(options => options.ConfigurationOptions = ConfigurationOptions.Parse(redis.ConnectionString));
-                client.Configure<ClusterOptions>(options =>
-                {
-                    options.ClusterId = clusterId;
-                    options.ServiceId = ClusterNames.ServiceId;
-                });
-                client.Configure<ClientMessagingOptions>(options => options.ResponseTimeout = TimeSpan.FromSeconds(5)); // a call to the dead silo gives up soon and is retried
-            })
-            .Build();
-        await host.StartAsync();
-        return host;
     }
 }

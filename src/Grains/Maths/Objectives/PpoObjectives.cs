@@ -40,16 +40,16 @@ public sealed class PpoPolicyLoss : TrainingObjective
 
     public override ObjectiveTerm Loss(Tensor output, ObjectiveTargets targets)
     {
-        var (sum, count) = Surrogate(output, targets, out _, out _);
-        using var scale = (1.0 / StepTokens(targets, count)).ToScalar();
-        return new ObjectiveTerm(sum.mul(scale), sum.item<float>(), count);
+        var surrogate = Surrogate(output, targets);
+        using var scale = (1.0 / StepTokens(targets, surrogate.Count)).ToScalar();
+        return new ObjectiveTerm(surrogate.Sum.mul(scale), surrogate.Sum.item<float>(), surrogate.Count);
     }
 
     public override (double LossSum, long Count) Evaluate(Tensor output, ObjectiveTargets targets)
     {
         using var noGrad = no_grad();
-        var (sum, count) = Surrogate(output, targets, out _, out _);
-        return (sum.item<float>(), count);
+        var surrogate = Surrogate(output, targets);
+        return (surrogate.Sum.item<float>(), surrogate.Count);
     }
 
     /// <summary>
@@ -60,27 +60,26 @@ public sealed class PpoPolicyLoss : TrainingObjective
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var (_, count) = Surrogate(output, targets, out var clipped, out var difference);
-        var logProbabilities = LogProbabilities(output, targets, out _, out _);
-        var entropy = -(logProbabilities.exp() * logProbabilities).sum(1).mean().item<float>();
-        return (clipped / count, difference.square().mean().item<float>() / 2, entropy);
+        var surrogate = Surrogate(output, targets);
+        var entropy = -(surrogate.LogProbabilities.exp() * surrogate.LogProbabilities).sum(1).mean().item<float>();
+        return (surrogate.Clipped.sum().item<long>() / (double)surrogate.Count, surrogate.Difference.square().mean().item<float>() / 2, entropy);
     }
 
-    private (Tensor Sum, long Count) Surrogate(Tensor output, ObjectiveTargets targets, out double clipped, out Tensor difference)
+    /// <summary>The clipped surrogate's sum over the completion's tokens, their count, where the clip binds, log π − log π_old, and log π over the vocabulary (n, V).</summary>
+    private (Tensor Sum, long Count, Tensor Clipped, Tensor Difference, Tensor LogProbabilities) Surrogate(Tensor output, ObjectiveTargets targets)
     {
         var ppo = Check(output, targets, logits: true);
         var all = LogProbabilities(output, targets, out var positions, out var tokens);
         var taken = all.gather(1, tokens.unsqueeze(1)).squeeze(1);
         var old = tensor(ppo.OldLogProbs).index_select(0, positions);
         var advantages = tensor(ppo.Advantages).index_select(0, positions);
-        difference = taken - old;
+        var difference = taken - old;
         var ratio = difference.exp();
         using var low = (1 - Clip).ToScalar();
         using var high = (1 + Clip).ToScalar();
         var unclipped = -advantages * ratio;
         var bounded = -advantages * ratio.clamp(low, high);
-        clipped = bounded.gt(unclipped).sum().item<long>();
-        return (maximum(unclipped, bounded).sum(), positions.shape[0]);
+        return (maximum(unclipped, bounded).sum(), positions.shape[0], bounded.gt(unclipped), difference, all);
     }
 
     /// <summary>log softmax(logits / T) at the completion's positions (n, V), which positions, and the tokens taken there.</summary>
