@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Model;
+using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Sampling;
 using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Maths.Training;
@@ -12,10 +13,12 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|all]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|ppo|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
 ///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
-///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR]
+///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR];
+///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
+///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--eval-prompts N] [--cache DIR] [--curves DIR]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -72,6 +75,23 @@ internal static class BenchmarkApp
                     results, threads, IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
                     steps ?? 300, StringOption(args, "--lr") is { } rewardLr ? double.Parse(rewardLr, CultureInfo.InvariantCulture) : 3e-4,
                     StringOption(args, "--cache"));
+                break;
+            case "ppo":
+                PpoSuite.Run(
+                    results, threads, IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
+                    IntOption(args, "--reward-steps") ?? 300, DoubleOption(args, "--noise") ?? 0,
+                    new PpoOptions
+                    {
+                        Iterations = IntOption(args, "--iterations") ?? 200,
+                        Rollouts = IntOption(args, "--rollouts") ?? 16,
+                        Epochs = IntOption(args, "--epochs") ?? 4,
+                        MiniBatches = IntOption(args, "--minibatches") ?? 2,
+                        PolicyLearningRate = DoubleOption(args, "--policy-lr") ?? 2e-5,
+                        ValueLearningRate = DoubleOption(args, "--value-lr") ?? 1e-4,
+                        KlCoefficient = DoubleOption(args, "--kl") ?? 0.05,
+                        KlTarget = DoubleOption(args, "--kl-target"),
+                    }.Validate(),
+                    IntOption(args, "--eval-prompts") ?? 200, StringOption(args, "--cache"), StringOption(args, "--curves"));
                 break;
             case "profile":
                 Profile(threads, steps ?? 400);
@@ -282,6 +302,9 @@ internal static class BenchmarkApp
 
     private static int? IntOption(string[] args, string name) =>
         StringOption(args, name) is { } value ? int.Parse(value, CultureInfo.InvariantCulture) : null;
+
+    private static double? DoubleOption(string[] args, string name) =>
+        StringOption(args, name) is { } text ? double.Parse(text, CultureInfo.InvariantCulture) : null;
 
     private static string? StringOption(string[] args, string name)
     {

@@ -5,6 +5,7 @@ using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Sampling;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Maths.Training;
 
 namespace InsideLLMs.Distributed.Benchmarks;
@@ -32,35 +33,17 @@ internal static class RewardSuite
         results.Add(("reward", "policy: pre-training + SFT steps, wall time", $"{pretrainSteps} + {sftSteps}, {policy.PretrainSeconds + policy.SftSeconds:F0} s{(policy.FromCache ? " (read from the cache)" : "")}"));
 
         var started = Stopwatch.GetTimestamp();
-        var samples = cache is null ? null : Path.Combine(cache, $"samples-{pretrainSteps}-{sftSteps}-{prompts}.json");
-        var tasks = samples is not null && File.Exists(samples)
-            ? System.Text.Json.JsonSerializer.Deserialize<SampledTask[]>(File.ReadAllText(samples))!
-            : Sample(tuned, policy.Instructions, prompts);
-        if (samples is not null && !File.Exists(samples))
-        {
-            File.WriteAllText(samples, System.Text.Json.JsonSerializer.Serialize(tasks));
-        }
-
+        var tasks = Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache);
         var samplingSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         results.Add(("reward", "rankings: prompts x completions sampled (T = 1), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
         var truth = tasks.ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
         var ties = tasks.Count(t => truth[t.Id].Distinct().Count() < K);
         results.Add(("reward", "rankings whose completions the rule scores with a tie", $"{ties} of {prompts}"));
 
-        var weights = tuned.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape));
         foreach (var noise in new[] { 0.0, 0.2 })
         {
-            var annotator = new SimulatedAnnotator(PreferenceRule.Default, noise, seed: 8);
-            var rankings = RankingDataset.Create(
-                $"noise {noise}", [.. tasks.Select(t => new RankedCompletions(t.Id, t.Prompt, t.Completions, annotator.Rank(t.Id, t.Prompt, t.Completions)))],
-                vocabulary, tuned.Config.BlockSize, K);
-            var options = TrainingPresets.Synthetic.Training with
-            {
-                Threads = threads, Steps = rewardSteps, Objective = ObjectiveKind.Reward, RankingCompletions = K, BatchSize = 16,
-                LearningRate = learningRate, MinLearningRate = learningRate / 10, WarmupSteps = Math.Min(20, rewardSteps / 10), EvalInterval = 0,
-            };
-            using var reward = new ReferenceTrainer(tuned.Config, tuned.Data, options, rankings);
-            reward.LoadInitialParameters(weights);
+            var (reward, rankings) = RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate);
+            using var _ = reward;
             var before = Accuracy(reward, rankings, truth);
             started = Stopwatch.GetTimestamp();
             reward.Run();
@@ -76,6 +59,42 @@ internal static class RewardSuite
             results.Add(("reward", $"{name}: held-out pairwise accuracy vs the rule, before / after", $"{F(before.Accuracy, 3)} / {F(after.Accuracy, 3)} ({after.Pairs} pairs)"));
             results.Add(("reward", $"{name}: score normalisation on SFT samples (mean, std)", $"{F(normalization.Mean, 3)}, {F(normalization.Std, 3)}"));
         }
+    }
+
+    /// <summary>The policy's rankings by a simulated annotator with <paramref name="noise"/>, and a reward model (not yet trained) from the policy's weights with a fresh score head.</summary>
+    internal static (ReferenceTrainer Reward, RankingDataset Rankings) RewardModel(
+        ReferenceTrainer tuned, ModelVocabulary vocabulary, SampledTask[] tasks, double noise, int threads, int rewardSteps, double learningRate)
+    {
+        var annotator = new SimulatedAnnotator(PreferenceRule.Default, noise, seed: 8);
+        var rankings = RankingDataset.Create(
+            $"noise {noise}", [.. tasks.Select(t => new RankedCompletions(t.Id, t.Prompt, t.Completions, annotator.Rank(t.Id, t.Prompt, t.Completions)))],
+            vocabulary, tuned.Config.BlockSize, K);
+        var options = TrainingPresets.Synthetic.Training with
+        {
+            Threads = threads, Steps = rewardSteps, Objective = ObjectiveKind.Reward, RankingCompletions = K, BatchSize = 16,
+            LearningRate = learningRate, MinLearningRate = learningRate / 10, WarmupSteps = Math.Min(20, rewardSteps / 10), EvalInterval = 0,
+        };
+        var reward = new ReferenceTrainer(tuned.Config, tuned.Data, options, rankings);
+        reward.LoadInitialParameters(tuned.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape)));
+        return (reward, rankings);
+    }
+
+    /// <summary>The policy's samples of the ranking prompts, read from <paramref name="cache"/> when there.</summary>
+    internal static SampledTask[] Tasks(ReferenceTrainer tuned, InstructionDataset instructions, int prompts, int pretrainSteps, int sftSteps, string? cache)
+    {
+        var samples = cache is null ? null : Path.Combine(cache, $"samples-{pretrainSteps}-{sftSteps}-{prompts}.json");
+        if (samples is not null && File.Exists(samples))
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<SampledTask[]>(File.ReadAllText(samples))!;
+        }
+
+        var tasks = Sample(tuned, instructions, prompts);
+        if (samples is not null)
+        {
+            File.WriteAllText(samples, System.Text.Json.JsonSerializer.Serialize(tasks));
+        }
+
+        return tasks;
     }
 
     /// <summary>The ranking tasks: prompt n of the ranking stream and K completions of it sampled from the policy.</summary>

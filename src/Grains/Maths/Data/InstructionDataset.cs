@@ -198,7 +198,8 @@ public sealed class InstructionDataset : ITrainingBatches
         return new TokenBatch(inputs, targets, rows.Count, t);
     }
 
-    private static int[] Prompt(string instruction, ModelVocabulary vocabulary) =>
+    /// <summary>EOD, the instruction and the separator in <paramref name="vocabulary"/>: what a response continues from.</summary>
+    public static int[] Prompt(string instruction, ModelVocabulary vocabulary) =>
         [ModelVocabulary.EndOfDocument, .. vocabulary.EncodeText(instruction), .. vocabulary.EncodeText(Separator)];
 
     private static Encoded Encode(InstructionExample example, ModelVocabulary vocabulary, int blockSize, Func<string> where)

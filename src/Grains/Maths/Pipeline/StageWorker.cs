@@ -75,8 +75,9 @@ public sealed class StageWorker : IDisposable
     /// Σ Loss / Σ LossWeight over its micro-batches (pre-training: each micro-batch's mean, weight 1).
     /// </summary>
     /// <param name="stepTargetCount">Scored targets of the whole step's global batch, for objectives that normalise per token (SFT).</param>
+    /// <param name="ppo">A PPO update's per-token rollout data (last stage only; null for every other objective).</param>
     public (byte[]? Hidden, long[]? Shape, double Loss, double LossWeight) Forward(
-        int microBatch, long[]? tokens, byte[]? hidden, long[] shape, long[]? targets, long stepTargetCount = 0)
+        int microBatch, long[]? tokens, byte[]? hidden, long[] shape, long[]? targets, long stepTargetCount = 0, PpoTokens? ppo = null)
     {
         if (_stash.ContainsKey(microBatch))
         {
@@ -100,7 +101,7 @@ public sealed class StageWorker : IDisposable
         if (Stage.IsLast)
         {
             var scored = new ObjectiveTargets(
-                targets ?? throw new ArgumentException("The last stage needs targets."), (int)shape[0], (int)shape[1], stepTargetCount);
+                targets ?? throw new ArgumentException("The last stage needs targets."), (int)shape[0], (int)shape[1], stepTargetCount) { Ppo = ppo };
             var term = _objective.Loss(output, scored);
             _stash[microBatch] = new StashEntry(received?.DetachFromDisposeScope(), term.Backward.DetachFromDisposeScope());
             return (null, null, term.Value, term.Weight);
