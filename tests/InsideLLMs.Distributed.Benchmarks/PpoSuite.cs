@@ -16,8 +16,6 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// </summary>
 internal static class PpoSuite
 {
-    /// <summary>PPO's prompts: a stream of the built-in corpus's instructions of their own (neither SFT's nor the ranking board's).</summary>
-    private const long PromptSeed = 0x5EED_0009;
     private const long EvaluationSeed = 0x5EED_000A;
 
     public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, PpoOptions options, int evaluationPrompts, string? cache, string? curves)
@@ -48,8 +46,8 @@ internal static class PpoSuite
         var normalization = RewardScores.Normalization([.. rankings.TrainRankings.SelectMany(r => RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions))]);
         results.Add(("ppo", $"reward model: {rewardSteps} steps on {prompts} rankings ({noise:P0} noise), held-out accuracy", $"{accuracy.Accuracy:F3} ({accuracy.Pairs} pairs)"));
 
-        var training = new PromptStream(PromptSeed, heldOut: false);
-        var evaluation = new PromptStream(EvaluationSeed, heldOut: true);
+        var training = new PpoPrompts(PpoPrompts.DefaultSeed);
+        var evaluation = new PpoPrompts(EvaluationSeed, heldOut: true);
         using var ppo = new PpoTrainer(tuned.Config, vocabulary, options with { Threads = threads }, Weights(tuned.Model), Weights(reward.Model), normalization, training.At);
         var before = Evaluate(ppo, evaluation, evaluationPrompts);
         Console.WriteLine($"ppo: {options.Iterations} iterations of {options.Rollouts} rollouts, {options.Epochs} epochs x {options.MiniBatches} minibatches");
@@ -58,7 +56,7 @@ internal static class PpoSuite
             if (i.Iteration % 10 == 0 || i.Iteration == 1)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {i.Iteration,4}: score {i.MeanScore,6:F3} rule {i.MeanRuleScore,6:F3} kl {i.MeanKl,6:F3} beta {i.KlCoefficient:F4} approx-kl {i.ApproximateKl:F4} clip {i.ClipFraction:F3} entropy {i.Entropy:F3} value-loss {i.ValueLoss:F4} ev {i.ExplainedVariance:F3} ended {i.EndedShare:P0} tokens {i.MeanTokens:F1} {i.Time.Total.TotalSeconds:F2} s"));
+                    $"  {i.Iteration,4}: score {i.MeanScore,6:F3} rule {i.MeanRuleScore,6:F3} kl {i.MeanKl,6:F3} beta {i.KlCoefficient:F4} approx-kl {i.ApproximateKl:F4} clip {i.ClipFraction:F3} entropy {i.Entropy:F3} value-loss {i.ValueLoss:F4} ev {i.ExplainedVariance:F3} ended {i.EndedShare:P0} tokens {i.MeanTokens:F1} {i.Time.Wall.TotalSeconds:F2} s"));
                 foreach (var sample in i.Samples.Take(1))
                 {
                     Console.WriteLine($"        {sample.Prompt} -> {sample.Completion}");
@@ -78,7 +76,7 @@ internal static class PpoSuite
         results.Add(("ppo", "held-out: win rate against SFT under the rule, greedy (ties half)", $"{after.WinGreedy:F3} (ties {after.TieGreedy:P0})"));
         results.Add(("ppo", "held-out: policy samples ending with the end token, SFT / policy", $"{before.Ended:P0} / {after.Ended:P0}"));
         var times = history.Select(i => i.Time).ToArray();
-        results.Add(("ppo", "time per iteration (mean)", $"{times.Average(t => t.Total.TotalSeconds):F2} s"));
+        results.Add(("ppo", "time per iteration (mean)", $"{times.Average(t => t.Wall.TotalSeconds):F2} s"));
         results.Add(("ppo", "  split: generation / reward / reference / value / update", string.Join(" / ", new Func<PpoTimes, TimeSpan>[] { t => t.Generation, t => t.Reward, t => t.Reference, t => t.Value, t => t.Update }
             .Select(part => $"{times.Average(t => part(t).TotalSeconds):F3} s"))));
         foreach (var (prompt, sft, tunedAnswer) in after.Examples.Take(4))
@@ -100,7 +98,7 @@ internal static class PpoSuite
     private sealed record Judgement(double Sampled, double Greedy, double WinSampled, double TieSampled, double WinGreedy, double TieGreedy, double Ended, (string, string, string)[] Examples);
 
     /// <summary>The policy against the reference (the SFT model) on held-out prompts: one sample each with the same seed, and the greedy answer.</summary>
-    private static Judgement Evaluate(PpoTrainer ppo, PromptStream prompts, int count)
+    private static Judgement Evaluate(PpoTrainer ppo, PpoPrompts prompts, int count)
     {
         double sampled = 0, greedy = 0, winSampled = 0, tieSampled = 0, winGreedy = 0, tieGreedy = 0, ended = 0;
         var examples = new List<(string, string, string)>();
@@ -112,7 +110,7 @@ internal static class PpoSuite
             var seed = Maths.Data.DeterministicRandom.Mix(EvaluationSeed, n);
             string Text(GptStage model, bool isGreedy, out bool finished)
             {
-                var (tokens, done) = PpoTrainer.Complete(model, prompt, seed, room, isGreedy);
+                var (tokens, done) = PpoModels.Complete(model, prompt, seed, room, isGreedy);
                 finished = done;
                 return ppo.Vocabulary.DecodeText(tokens.Where(t => t != Maths.Tokenization.ModelVocabulary.EndOfDocument));
             }
@@ -139,28 +137,6 @@ internal static class PpoSuite
 
     private static Dictionary<string, (byte[] Data, long[] Shape)> Weights(GptStage model) =>
         model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape));
-
-    /// <summary>Instructions of one seed's stream, keeping only held-out ones or only the others.</summary>
-    private sealed class PromptStream(long seed, bool heldOut)
-    {
-        private readonly SyntheticCorpus _corpus = new(seed);
-        private readonly List<string> _kept = [];
-        private long _next;
-
-        public string At(long n)
-        {
-            while (_kept.Count <= n)
-            {
-                var instruction = _corpus.Instruction(_next++).Instruction;
-                if (InstructionDataset.IsHeldOut(instruction) == heldOut)
-                {
-                    _kept.Add(instruction);
-                }
-            }
-
-            return _kept[(int)n];
-        }
-    }
 
     /// <summary>A line chart as SVG: one polyline per series over the iterations, with the value range on the axis.</summary>
     private static string Chart(string title, string xLabel, (string Name, string Colour, double[] Values)[] series)

@@ -12,9 +12,10 @@ internal static class RlhfCommand
 {
     public static Command Create()
     {
-        var command = new Command("rlhf", "The RLHF pipeline: 'rlhf status' shows what has been collected, 'rlhf reward' a trained reward model.");
+        var command = new Command("rlhf", "The RLHF pipeline: 'rlhf status' shows what has been collected, 'rlhf reward' a trained reward model, 'rlhf ppo' PPO runs.");
         command.Subcommands.Add(Status());
         command.Subcommands.Add(Reward());
+        command.Subcommands.Add(PpoCommand.Create());
         return command;
     }
 

@@ -9,7 +9,9 @@ namespace InsideLLMs.Distributed.Silo.Extensions;
 /// creates tasks from a version), <c>/api/rlhf/tasks/next?annotator=</c> (a task this annotator has not ranked),
 /// <c>/api/rlhf/tasks/{id}</c> and <c>/api/rlhf/tasks/{id}/rankings</c> (GET the stored rankings; POST one),
 /// <c>/api/rlhf/reward/{run}</c> (a trained reward model: normalisation and held-out agreement) and
-/// <c>/api/rlhf/reward/{run}/score</c> (POST a prompt and completions: their scores). Bad input is 400 with
+/// <c>/api/rlhf/reward/{run}/score</c> (POST a prompt and completions: their scores), <c>/api/rlhf/ppo/{run}</c> (POST a
+/// <see cref="PpoRunSpec"/> starts a PPO run; GET its status, metrics per iteration and samples) and
+/// <c>/api/rlhf/ppo/{run}/stop</c>. Bad input is 400 with
 /// <c>{"error": "..."}</c>; a resubmission answers with the first receipt, <c>"duplicate": true</c>.
 /// </summary>
 public static class RlhfApiExtensions
@@ -35,6 +37,10 @@ public static class RlhfApiExtensions
             ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRewardModelGrain>(run).GetInfoAsync())));
         rlhf.MapPost("/reward/{run}/score", (string run, ScoreCompletionsRequest request, IGrainFactory grains) =>
             ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRewardModelGrain>(run).ScoreAsync(request.Prompt, request.Completions))));
+        rlhf.MapPost("/ppo/{run}", (string run, PpoRunSpec spec, IGrainFactory grains) =>
+            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IPpoRunGrain>(run).StartAsync(spec))));
+        rlhf.MapGet("/ppo/{run}", async (string run, IGrainFactory grains) => Results.Ok(await grains.GetGrain<IPpoRunGrain>(run).GetStatusAsync())).WithReadTimeout();
+        rlhf.MapPost("/ppo/{run}/stop", async (string run, IGrainFactory grains) => Results.Ok(await grains.GetGrain<IPpoRunGrain>(run).StopAsync()));
         return app;
     }
 

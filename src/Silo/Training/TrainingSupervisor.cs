@@ -1,3 +1,4 @@
+using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
 using Microsoft.Extensions.Options;
 
@@ -12,7 +13,7 @@ public sealed class TrainingSupervisorOptions
 }
 
 /// <summary>
-/// Runs in every silo: each tick it asks the registry for the active runs and wakes each one, so a run whose grain
+/// Runs in every silo: each tick it asks the registries for the active training and PPO runs and wakes each one, so a run whose grain
 /// was on a lost silo is reactivated on a survivor and resumes from its last checkpoint. During failover calls fail
 /// for a few seconds; a failed tick is logged at Debug and tried again at the next.
 /// </summary>
@@ -55,13 +56,19 @@ public sealed partial class TrainingSupervisor(
         }
     }
 
-    /// <summary>One pass: wake every active run. Never throws except for cancellation.</summary>
+    /// <summary>One pass: wake every active training run, then every active PPO run. Never throws except for cancellation.</summary>
     public async Task TickAsync(CancellationToken cancellationToken)
+    {
+        await WakeAsync(TrainingStorage.RegistryKey, run => grains.GetGrain<ITrainingRunGrain>(run).EnsureRunningAsync(), cancellationToken);
+        await WakeAsync(PpoNames.RegistryKey, run => grains.GetGrain<IPpoRunGrain>(run).EnsureRunningAsync(), cancellationToken);
+    }
+
+    private async Task WakeAsync(string registry, Func<string, Task> wake, CancellationToken cancellationToken)
     {
         IReadOnlyList<string> runs;
         try
         {
-            runs = await grains.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).GetActiveRunsAsync();
+            runs = await grains.GetGrain<ITrainingRegistryGrain>(registry).GetActiveRunsAsync();
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -74,7 +81,7 @@ public sealed partial class TrainingSupervisor(
             cancellationToken.ThrowIfCancellationRequested();
             try
             {
-                await grains.GetGrain<ITrainingRunGrain>(run).EnsureRunningAsync();
+                await wake(run);
             }
             catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {

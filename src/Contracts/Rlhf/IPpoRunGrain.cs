@@ -1,0 +1,96 @@
+namespace InsideLLMs.Distributed.Contracts.Rlhf;
+
+/// <summary>
+/// A PPO run (key: its id). It drives the iterations: the policy grain samples, the reference and value grains and the
+/// reward run's <see cref="IRewardModelGrain"/> answer at once, the run computes rewards and advantages, then the policy
+/// and value grains update at once. Every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value
+/// grains save their state to grain storage; a run whose model grain or own grain was lost resumes from the last
+/// checkpoint and computes what an uninterrupted run computes.
+/// </summary>
+public interface IPpoRunGrain : IGrainWithStringKey
+{
+    /// <exception cref="ArgumentException">A hyper-parameter out of range, or a source run that is missing, still training, or of the wrong kind.</exception>
+    /// <exception cref="InvalidOperationException">The run is already active.</exception>
+    [ResponseTimeout("00:05:00")]
+    Task<PpoRunStatus> StartAsync(PpoRunSpec spec);
+
+    Task<PpoRunStatus> StopAsync();
+
+    Task<PpoRunStatus> GetStatusAsync();
+
+    /// <summary>Called by every silo's supervisor: an active run whose activation has no loop (it was lost) resumes.</summary>
+    Task EnsureRunningAsync();
+
+    /// <summary>The policy's parameters now (the tied matrix once, as wte.weight).</summary>
+    [ResponseTimeout("00:02:00")]
+    Task<IReadOnlyList<Training.NamedTensor>> GetPolicyParametersAsync();
+}
+
+/// <summary>
+/// One of a PPO run's models (key: <see cref="PpoNames.ModelKey"/>): the policy samples, gives log-probabilities and
+/// trains; the value model gives values and trains; the reference gives log-probabilities. Their weights come from the
+/// source runs; the trained ones' states are saved at checkpoints (the last two kept).
+/// </summary>
+public interface IPpoModelGrain : IGrainWithStringKey
+{
+    /// <summary>Loads the model: the source run's weights, then the saved state of <paramref name="restoreIteration"/> (0: none).</summary>
+    [ResponseTimeout("00:05:00")]
+    Task<string> InitializeAsync(string runId, PpoRole role, PpoRunSpec spec, int restoreIteration);
+
+    [ResponseTimeout("00:05:00")]
+    Task<PpoRolloutsMessage> SampleAsync(int iteration);
+
+    [ResponseTimeout("00:05:00")]
+    Task<float[]> LogProbabilitiesAsync(PpoRowsMessage rows);
+
+    [ResponseTimeout("00:05:00")]
+    Task<float[]> ValuesAsync(PpoRowsMessage rows);
+
+    [ResponseTimeout("00:10:00")]
+    Task<IReadOnlyList<PpoUpdateMessage>> UpdateAsync(PpoRowsMessage rows, PpoTokensMessage tokens, IReadOnlyList<int[]> minibatches);
+
+    /// <summary>Saves the trained model's state as iteration <paramref name="iteration"/>'s checkpoint.</summary>
+    [ResponseTimeout("00:05:00")]
+    Task SaveCheckpointAsync(int iteration);
+
+    [ResponseTimeout("00:02:00")]
+    Task<IReadOnlyList<Training.NamedTensor>> GetParametersAsync();
+
+    /// <summary>The silo this activation runs on.</summary>
+    Task<string> GetSiloAsync();
+}
+
+/// <summary>Rows of completions (B × T): inputs, targets (−100 where nothing is scored), and each row's first action position and action count.</summary>
+[GenerateSerializer, Immutable, Alias("PpoRowsMessage")]
+public sealed record PpoRowsMessage(
+    [property: Id(0)] long[] Inputs,
+    [property: Id(1)] long[] Targets,
+    [property: Id(2)] int BatchSize,
+    [property: Id(3)] int BlockSize,
+    [property: Id(4)] int[] First,
+    [property: Id(5)] int[] Count);
+
+/// <summary>An iteration's completions: instructions, texts, whether each ended, their rows and the policy's log-probabilities.</summary>
+[GenerateSerializer, Immutable, Alias("PpoRolloutsMessage")]
+public sealed record PpoRolloutsMessage(
+    [property: Id(0)] string[] Instructions,
+    [property: Id(1)] string[] Texts,
+    [property: Id(2)] bool[] Ended,
+    [property: Id(3)] PpoRowsMessage Rows,
+    [property: Id(4)] float[] LogProbabilities);
+
+/// <summary>The rollout's per-token data: old log-probabilities, whitened advantages, old values, returns.</summary>
+[GenerateSerializer, Immutable, Alias("PpoTokensMessage")]
+public sealed record PpoTokensMessage(
+    [property: Id(0)] float[] OldLogProbs,
+    [property: Id(1)] float[] Advantages,
+    [property: Id(2)] float[] OldValues,
+    [property: Id(3)] float[] Returns);
+
+/// <summary>One minibatch step's loss, and for the policy its clip fraction, approximate KL and entropy (NaN for the value model).</summary>
+[GenerateSerializer, Immutable, Alias("PpoUpdateMessage")]
+public sealed record PpoUpdateMessage(
+    [property: Id(0)] double Loss,
+    [property: Id(1)] double ClipFraction,
+    [property: Id(2)] double ApproximateKl,
+    [property: Id(3)] double Entropy);

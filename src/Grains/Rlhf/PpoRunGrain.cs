@@ -1,0 +1,320 @@
+using System.Diagnostics;
+using InsideLLMs.Distributed.Contracts.Rlhf;
+using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Maths.Objectives;
+using InsideLLMs.Distributed.Maths.Rlhf;
+using Microsoft.Extensions.Logging;
+
+namespace InsideLLMs.Distributed.Grains.Rlhf;
+
+/// <summary>
+/// Drives a PPO run over its model grains with <see cref="PpoLoop.StepAsync"/>, the code <see cref="PpoTrainer"/> runs in
+/// one process: here the policy, value and reference are <see cref="IPpoModelGrain"/>s spread over the silos and the
+/// reward model is the reward run's <see cref="IRewardModelGrain"/>. After each iteration the run's state (iteration, β,
+/// metrics, samples) is written; every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value save
+/// theirs first. A failed call (a model's silo lost) or a new activation of this grain re-initialises every model at the
+/// last checkpoint and goes on from there: every random choice depends only on (seed, iteration, row), so the run computes
+/// what an uninterrupted one does.
+/// </summary>
+public sealed class PpoRunGrain(
+    [PersistentState("ppo-run", TrainingStorage.ProviderName)] IPersistentState<PpoRunState> state,
+    ILogger<PpoRunGrain> logger) : Grain, IPpoRunGrain, IPpoModels
+{
+    /// <summary>Iterations whose sample completions the status keeps (4 each).</summary>
+    public const int SampleIterationsKept = 10;
+
+    /// <summary>How long a recovery keeps trying to initialise the models (a lost silo is declared dead within seconds).</summary>
+    private static readonly TimeSpan RecoveryPatience = TimeSpan.FromMinutes(3);
+
+    private Task? _loop;
+    private CancellationTokenSource? _stopping;
+    private bool _starting;
+    private bool _deactivating;
+    private PpoOptions? _options;
+
+    private string RunId => this.GetPrimaryKeyString();
+
+    private bool Active => state.State.Phase is RunPhase.Starting or RunPhase.Running or RunPhase.Recovering;
+
+    public async Task<PpoRunStatus> StartAsync(PpoRunSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (Active || _starting)
+        {
+            throw new InvalidOperationException($"PPO run '{RunId}' is already {(_starting ? "starting" : state.State.Phase.ToString().ToLowerInvariant())} (iteration {state.State.Iteration}); stop it first.");
+        }
+
+        var options = PpoSpecs.Options(spec);
+        _starting = true;
+        try
+        {
+            // Everything that can refuse the spec runs before anything is written: a refused start changes nothing.
+            var reward = await GrainFactory.GetGrain<IRewardModelGrain>(spec.RewardRun).GetInfoAsync();
+            var placements = await InitializeModelsAsync(spec, restoreIteration: 0);
+            var admission = await Registry().TryAddAsync(RunId, limit: int.MaxValue, estimatedBytes: 0, clusterBudgetBytes: long.MaxValue);
+            if (!admission.Admitted)
+            {
+                throw new InvalidOperationException($"PPO run '{RunId}' was not admitted.");
+            }
+
+            state.State = new PpoRunState
+            {
+                Spec = spec, Phase = RunPhase.Running, KlCoefficient = spec.KlCoefficient, CheckpointKlCoefficient = spec.KlCoefficient,
+                NormalizationMean = reward.Mean, NormalizationStd = reward.Std, Models = placements, StartedAt = DateTimeOffset.UtcNow,
+            };
+            await state.WriteStateAsync();
+            _options = options;
+            StartLoop(resume: false);
+            return Status();
+        }
+        finally
+        {
+            _starting = false;
+        }
+    }
+
+    public async Task<PpoRunStatus> StopAsync()
+    {
+        if (_stopping is { } stopping)
+        {
+            await stopping.CancelAsync();
+        }
+
+        if (_loop is { } loop)
+        {
+            try
+            {
+                await loop;
+            }
+            catch (OperationCanceledException)
+            {
+                // stopped
+            }
+        }
+        else if (Active)
+        {
+            state.State.Phase = RunPhase.Stopped;
+            await state.WriteStateAsync();
+        }
+
+        await Registry().RemoveAsync(RunId);
+        return Status();
+    }
+
+    public Task<PpoRunStatus> GetStatusAsync() => Task.FromResult(Status());
+
+    public Task EnsureRunningAsync()
+    {
+        if (Active && _loop is null && !_starting)
+        {
+            StartLoop(resume: true);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<NamedTensor>> GetPolicyParametersAsync()
+    {
+        if (state.State.Spec is null)
+        {
+            throw new ArgumentException($"PPO run '{RunId}' has never started.");
+        }
+
+        return Model(PpoRole.Policy).GetParametersAsync();
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _deactivating = true;
+        if (_stopping is { } stopping)
+        {
+            await stopping.CancelAsync();
+        }
+
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    async Task<PpoRollouts> IPpoModels.SampleAsync(int iteration) => (await Model(PpoRole.Policy).SampleAsync(iteration)).ToRollouts();
+
+    Task<float[]> IPpoModels.ReferenceLogProbabilitiesAsync(PpoRows rows) => Model(PpoRole.Reference).LogProbabilitiesAsync(rows.ToMessage());
+
+    Task<float[]> IPpoModels.ValuesAsync(PpoRows rows) => Model(PpoRole.Value).ValuesAsync(rows.ToMessage());
+
+    async Task<double[]> IPpoModels.ScoresAsync(IReadOnlyList<string> instructions, IReadOnlyList<string> texts)
+    {
+        var reward = GrainFactory.GetGrain<IRewardModelGrain>(state.State.Spec!.RewardRun);
+        var scored = await Task.WhenAll(instructions.Select((instruction, i) => reward.ScoreAsync(instruction, [texts[i]])));
+        return [.. scored.Select(s => s.Raw[0])];
+    }
+
+    async Task<IReadOnlyList<PpoUpdateStatistics>> IPpoModels.UpdatePolicyAsync(PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches) =>
+        Statistics(await Model(PpoRole.Policy).UpdateAsync(rows.ToMessage(), tokens.ToMessage(), minibatches));
+
+    async Task<IReadOnlyList<PpoUpdateStatistics>> IPpoModels.UpdateValueAsync(PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches) =>
+        Statistics(await Model(PpoRole.Value).UpdateAsync(rows.ToMessage(), tokens.ToMessage(), minibatches));
+
+    private static PpoUpdateStatistics[] Statistics(IReadOnlyList<PpoUpdateMessage> messages) =>
+        [.. messages.Select(m => new PpoUpdateStatistics(m.Loss, m.ClipFraction, m.ApproximateKl, m.Entropy))];
+
+    private void StartLoop(bool resume)
+    {
+        _options ??= PpoSpecs.Options(state.State.Spec!);
+        _stopping = new CancellationTokenSource();
+        _loop = RunLoopAsync(resume, _stopping.Token);
+    }
+
+    private async Task RunLoopAsync(bool resume, CancellationToken stopping)
+    {
+        var spec = state.State.Spec!;
+        var options = _options!;
+        try
+        {
+            if (resume)
+            {
+                await RecoverAsync("the PPO run's grain was reactivated on another silo", DateTimeOffset.UtcNow, stopping);
+            }
+
+            var normalization = new ScoreNormalization(state.State.NormalizationMean, state.State.NormalizationStd);
+            while (state.State.Iteration < spec.Iterations)
+            {
+                stopping.ThrowIfCancellationRequested();
+                var iteration = state.State.Iteration;
+                try
+                {
+                    var result = await PpoLoop.StepAsync(this, options, normalization, iteration, state.State.KlCoefficient);
+                    stopping.ThrowIfCancellationRequested(); // a deactivated activation must not record or checkpoint
+                    var done = result.Iteration;
+                    if (done % spec.CheckpointInterval == 0 || done == spec.Iterations)
+                    {
+                        await Task.WhenAll(Model(PpoRole.Policy).SaveCheckpointAsync(done), Model(PpoRole.Value).SaveCheckpointAsync(done));
+                        state.State.LastCheckpointIteration = done;
+                        state.State.CheckpointKlCoefficient = result.KlCoefficient;
+                    }
+
+                    state.State.Iteration = done;
+                    state.State.KlCoefficient = result.KlCoefficient;
+                    state.State.History.Add(result.ToView());
+                    state.State.Samples.AddRange(result.Samples.Select(s => new PpoSampleView(done, s.Prompt, s.Completion, s.Ended, s.Score, s.RuleScore, s.Kl)));
+                    state.State.Samples.RemoveAll(s => s.Iteration <= done - SampleIterationsKept);
+                    await state.WriteStateAsync();
+                }
+                catch (Exception e) when (!stopping.IsCancellationRequested)
+                {
+                    logger.LogWarning(e, "PPO run {Run} failed at iteration {Iteration}; going back to iteration {Checkpoint}", RunId, iteration, state.State.LastCheckpointIteration);
+                    await RecoverAsync(e.Message, DateTimeOffset.UtcNow, stopping);
+                }
+            }
+
+            state.State.Phase = RunPhase.Completed;
+            await state.WriteStateAsync();
+            await Registry().RemoveAsync(RunId);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            if (!_deactivating)
+            {
+                state.State.Phase = RunPhase.Stopped;
+                await state.WriteStateAsync();
+            }
+        }
+        catch (Exception e) when (_deactivating)
+        {
+            logger.LogInformation("PPO run {Run}'s loop ended with its deactivated activation ({Error}); a new one resumes it", RunId, e.Message);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "PPO run {Run} failed", RunId);
+            state.State.Phase = RunPhase.Failed;
+            state.State.Error = e.Message;
+            await state.WriteStateAsync();
+            await Registry().RemoveAsync(RunId);
+        }
+        finally
+        {
+            _loop = null;
+        }
+    }
+
+    /// <summary>Initialises every model at the last checkpoint (trying again while a lost silo is being declared dead) and rewinds the run's state to it.</summary>
+    private async Task RecoverAsync(string cause, DateTimeOffset detected, CancellationToken stopping)
+    {
+        var spec = state.State.Spec!;
+        var failedAt = state.State.Iteration;
+        var checkpoint = state.State.LastCheckpointIteration;
+        state.State.Phase = RunPhase.Recovering;
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            stopping.ThrowIfCancellationRequested();
+            try
+            {
+                state.State.Models = await InitializeModelsAsync(spec, checkpoint);
+                break;
+            }
+            catch (Exception e) when (!stopping.IsCancellationRequested && e is not ArgumentException && clock.Elapsed < RecoveryPatience)
+            {
+                logger.LogInformation("PPO run {Run}: models not ready at iteration {Checkpoint} yet ({Error}); trying again", RunId, checkpoint, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), stopping);
+            }
+        }
+
+        state.State.Iteration = checkpoint;
+        state.State.KlCoefficient = state.State.CheckpointKlCoefficient;
+        state.State.History.RemoveAll(h => h.Iteration > checkpoint);
+        state.State.Samples.RemoveAll(s => s.Iteration > checkpoint);
+        state.State.Recoveries.Add(new RecoveryRecord(failedAt, checkpoint, cause, detected, (DateTimeOffset.UtcNow - detected).TotalSeconds));
+        state.State.Phase = RunPhase.Running;
+        await state.WriteStateAsync();
+    }
+
+    private async Task<List<PpoModelPlacement>> InitializeModelsAsync(PpoRunSpec spec, int restoreIteration)
+    {
+        var silos = await Task.WhenAll(PpoNames.Roles.Select(role => Model(role).InitializeAsync(RunId, role, spec, restoreIteration)));
+        return [.. PpoNames.Roles.Select((role, i) => new PpoModelPlacement(role.ToString().ToLowerInvariant(), PpoNames.ModelKey(RunId, role), silos[i]))];
+    }
+
+    private IPpoModelGrain Model(PpoRole role) => GrainFactory.GetGrain<IPpoModelGrain>(PpoNames.ModelKey(RunId, role));
+
+    private ITrainingRegistryGrain Registry() => GrainFactory.GetGrain<ITrainingRegistryGrain>(PpoNames.RegistryKey);
+
+    private PpoRunStatus Status()
+    {
+        var s = state.State;
+        return new PpoRunStatus(
+            RunId, s.Spec is null ? RunPhase.NotStarted : s.Phase, s.Spec, s.Iteration, s.KlCoefficient, s.LastCheckpointIteration,
+            s.NormalizationMean, s.NormalizationStd, [.. s.History], [.. s.Samples], [.. s.Models], [.. s.Recoveries], s.Error);
+    }
+}
+
+/// <summary>A PPO run's stored state.</summary>
+[GenerateSerializer, Alias("PpoRunState")]
+public sealed class PpoRunState
+{
+    [Id(0)] public PpoRunSpec? Spec { get; set; }
+
+    [Id(1)] public RunPhase Phase { get; set; }
+
+    [Id(2)] public int Iteration { get; set; }
+
+    [Id(3)] public double KlCoefficient { get; set; }
+
+    [Id(4)] public int LastCheckpointIteration { get; set; }
+
+    [Id(5)] public double CheckpointKlCoefficient { get; set; }
+
+    [Id(6)] public double NormalizationMean { get; set; }
+
+    [Id(7)] public double NormalizationStd { get; set; } = 1;
+
+    [Id(8)] public List<PpoIterationView> History { get; set; } = [];
+
+    [Id(9)] public List<PpoSampleView> Samples { get; set; } = [];
+
+    [Id(10)] public List<PpoModelPlacement> Models { get; set; } = [];
+
+    [Id(11)] public List<RecoveryRecord> Recoveries { get; set; } = [];
+
+    [Id(12)] public string? Error { get; set; }
+
+    [Id(13)] public DateTimeOffset StartedAt { get; set; }
+}
