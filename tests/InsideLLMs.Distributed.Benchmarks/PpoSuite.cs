@@ -18,7 +18,7 @@ internal static class PpoSuite
 {
     private const long EvaluationSeed = 0x5EED_000A;
 
-    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, PpoOptions options, int evaluationPrompts, string? cache, string? curves)
+    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, PpoOptions options, int evaluationPrompts, int evaluateEvery, string? cache, string? curves)
     {
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
@@ -61,6 +61,14 @@ internal static class PpoSuite
                 {
                     Console.WriteLine($"        {sample.Prompt} -> {sample.Completion}");
                 }
+            }
+
+            if (evaluateEvery > 0 && i.Iteration % evaluateEvery == 0 && i.Iteration < options.Iterations)
+            {
+                var now = Evaluate(ppo, evaluation, evaluationPrompts);
+                var figure = $"held-out at iteration {i.Iteration}: win rate sampled / greedy, rule score sampled";
+                results.Add(("ppo", figure, $"{now.WinSampled:F3} / {now.WinGreedy:F3}, {now.Sampled:F3}"));
+                Console.WriteLine($"  {figure}: {now.WinSampled:F3} / {now.WinGreedy:F3}, {now.Sampled:F3}");
             }
         }));
         var after = Evaluate(ppo, evaluation, evaluationPrompts);

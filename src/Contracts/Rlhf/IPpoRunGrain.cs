@@ -1,9 +1,8 @@
 namespace InsideLLMs.Distributed.Contracts.Rlhf;
 
 /// <summary>
-/// A PPO run (key: its id). It drives the iterations: the policy grain samples, the reference and value grains and the
-/// reward run's <see cref="IRewardModelGrain"/> answer at once, the run computes rewards and advantages, then the policy
-/// and value grains update at once. Every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value
+/// A PPO run (key: its id). It drives the iterations: the policy grain samples, the reference, value and reward grains
+/// answer at once, the run computes rewards and advantages, then the policy and value grains update at once. Every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value
 /// grains save their state to grain storage; a run whose model grain or own grain was lost resumes from the last
 /// checkpoint and computes what an uninterrupted run computes.
 /// </summary>
@@ -28,14 +27,22 @@ public interface IPpoRunGrain : IGrainWithStringKey
 
 /// <summary>
 /// One of a PPO run's models (key: <see cref="PpoNames.ModelKey"/>): the policy samples, gives log-probabilities and
-/// trains; the value model gives values and trains; the reference gives log-probabilities. Their weights come from the
-/// source runs; the trained ones' states are saved at checkpoints (the last two kept).
+/// trains; the value model gives values and trains; the reference gives log-probabilities; the reward model scores. At
+/// the start each copies its source run's weights into its own grain storage, so a recovery never depends on the source
+/// runs' grains; the trained ones' states are saved at checkpoints (the last two kept).
 /// </summary>
 public interface IPpoModelGrain : IGrainWithStringKey
 {
-    /// <summary>Loads the model: the source run's weights, then the saved state of <paramref name="restoreIteration"/> (0: none).</summary>
+    /// <summary>
+    /// Loads the model. <paramref name="fresh"/>: from the source run's weights (kept in storage from now on); otherwise
+    /// from the kept weights, then the saved state of <paramref name="restoreIteration"/> when above 0.
+    /// </summary>
     [ResponseTimeout("00:05:00")]
-    Task<string> InitializeAsync(string runId, PpoRole role, PpoRunSpec spec, int restoreIteration);
+    Task<string> InitializeAsync(string runId, PpoRole role, PpoRunSpec spec, bool fresh, int restoreIteration);
+
+    /// <summary>The reward model's raw score of each text as a completion of its instruction.</summary>
+    [ResponseTimeout("00:05:00")]
+    Task<double[]> ScoreAsync(string[] instructions, string[] texts);
 
     [ResponseTimeout("00:05:00")]
     Task<PpoRolloutsMessage> SampleAsync(int iteration);

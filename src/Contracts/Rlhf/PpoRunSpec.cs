@@ -99,20 +99,28 @@ public static class PpoNames
     /// <summary>The registry (a <see cref="ITrainingRegistryGrain"/>) of active PPO runs, which every silo's supervisor wakes.</summary>
     public const string RegistryKey = "ppo-runs";
 
-    public static IReadOnlyList<PpoRole> Roles { get; } = [PpoRole.Policy, PpoRole.Value, PpoRole.Reference];
+    public static IReadOnlyList<PpoRole> Roles { get; } = [PpoRole.Policy, PpoRole.Value, PpoRole.Reference, PpoRole.Reward];
 
     /// <summary>
-    /// A model grain's key, "ppo/{run}/0/{role}-of-3": the stage placement numbers the three models 0, 1, 2 and puts them
+    /// A model grain's key, "ppo/{run}/0/{role}-of-4": the stage placement numbers the four models 0 to 3 and puts them
     /// on different silos when there are enough.
     /// </summary>
     public static string ModelKey(string run, PpoRole role) => $"ppo/{run}/0/{(int)role}-of-{Roles.Count}";
 }
 
-/// <summary>A PPO run's models that are grains of their own (the reward model is the reward run's <see cref="IRewardModelGrain"/>).</summary>
+/// <summary>A PPO run's four models, each a grain of its own.</summary>
 [GenerateSerializer, Alias("PpoRole")]
 public enum PpoRole
 {
+    /// <summary>Samples completions and trains: starts from the policy run's weights.</summary>
     Policy = 0,
+
+    /// <summary>Values every position and trains: starts from the reward run's weights.</summary>
     Value = 1,
+
+    /// <summary>Frozen: the policy run's weights, for the KL penalty.</summary>
     Reference = 2,
+
+    /// <summary>Frozen: the reward run's weights, scoring completions.</summary>
+    Reward = 3,
 }

@@ -4,6 +4,7 @@ using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Training;
 using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Objectives;
+using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Tokenization;
 
@@ -11,9 +12,10 @@ namespace InsideLLMs.Distributed.Grains.Rlhf;
 
 /// <summary>
 /// One of a PPO run's models on whichever silo the stage placement chose: the policy (a <see cref="PpoLearner"/> that
-/// also samples), the value model (a <see cref="PpoLearner"/> on a score head) or the frozen reference. The maths runs on
-/// the silo's compute threads; the model is freed with the activation. A trained model's checkpoints (the last two) are in
-/// grain storage, so a model lost with its silo is initialised again, on another silo, at the run's last checkpoint.
+/// also samples), the value model (a <see cref="PpoLearner"/> on a score head), the frozen reference or the frozen reward
+/// model. The maths runs on the silo's compute threads; the model is freed with the activation. Its source weights and a
+/// trained model's checkpoints (the last two) are in grain storage, so a model lost with its silo is initialised again,
+/// on another silo, at the run's last checkpoint, whether or not the source runs' grains survived.
 /// </summary>
 [StagePlacement]
 public sealed class PpoModelGrain(
@@ -28,42 +30,63 @@ public sealed class PpoModelGrain(
 
     private string Key => this.GetPrimaryKeyString();
 
-    public async Task<string> InitializeAsync(string runId, PpoRole role, PpoRunSpec spec, int restoreIteration)
+    public async Task<string> InitializeAsync(string runId, PpoRole role, PpoRunSpec spec, bool fresh, int restoreIteration)
     {
         var options = PpoSpecs.Options(spec);
-        var sourceRun = role == PpoRole.Value ? spec.RewardRun : spec.PolicyRun;
+        var name = role.ToString().ToLowerInvariant();
+        var sourceRun = role is PpoRole.Value or PpoRole.Reward ? spec.RewardRun : spec.PolicyRun;
         var source = GrainFactory.GetGrain<ITrainingRunGrain>(sourceRun);
         var status = await source.GetStatusAsync();
         if (status.Spec is not { } sourceSpec || status.Step == 0)
         {
-            throw new ArgumentException($"Run '{sourceRun}' has no trained weights on this cluster to start the PPO {role.ToString().ToLowerInvariant()} from.");
+            throw new ArgumentException($"Run '{sourceRun}' has no trained weights on this cluster to start the PPO {name} from.");
         }
 
         var objective = TrainingRunSpecs.Objective(sourceSpec);
         if (!PpoSpecs.Suits(role, objective))
         {
-            throw new ArgumentException(role == PpoRole.Value
+            throw new ArgumentException(role is PpoRole.Value or PpoRole.Reward
                 ? $"Run '{sourceRun}' trains with objective '{sourceSpec.Objective}': the reward run must have objective 'reward'."
                 : $"Run '{sourceRun}' trains with objective '{sourceSpec.Objective}': the policy starts from a language model (objective 'sft' or 'pretrain').");
         }
 
+        IReadOnlyList<NamedTensor> parameters;
         byte[]? saved = null;
-        if (restoreIteration > 0 && role != PpoRole.Reference)
+        if (fresh)
         {
-            var s = state.State;
-            saved = s.CurrentIteration == restoreIteration && s.Run == runId ? s.Current
-                : s.PreviousIteration == restoreIteration && s.Run == runId ? s.Previous
-                : throw new InvalidOperationException($"PPO {role.ToString().ToLowerInvariant()} of run '{runId}' holds no checkpoint of iteration {restoreIteration}.");
+            parameters = await source.GetParametersAsync();
+        }
+        else
+        {
+            var kept = state.State;
+            if (kept.Run != runId || kept.Source is not { Count: > 0 } pinned)
+            {
+                throw new InvalidOperationException($"PPO {name} of run '{runId}' kept no weights to recover from.");
+            }
+
+            parameters = pinned;
+            if (restoreIteration > 0 && role is PpoRole.Policy or PpoRole.Value)
+            {
+                saved = kept.CurrentIteration == restoreIteration ? kept.Current
+                    : kept.PreviousIteration == restoreIteration ? kept.Previous
+                    : throw new InvalidOperationException($"PPO {name} of run '{runId}' holds no checkpoint of iteration {restoreIteration}.");
+            }
         }
 
         var vocabulary = datasets.Get(sourceSpec).Vocabulary;
         var config = TrainingRunSpecs.Model(sourceSpec, vocabulary.Count);
-        var weights = (await source.GetParametersAsync()).ToWeights();
+        var weights = parameters.ToWeights();
         Release();
-        if (role == PpoRole.Reference)
+        if (role is PpoRole.Reference or PpoRole.Reward)
         {
-            var model = await compute.RunAsync(() => PpoTrainer.Frozen(config, StageHead.Language, weights, options.Seed));
-            _frozen = new Owned<GptStage>(model, $"PPO reference {Key}", exclusive: true);
+            var head = role == PpoRole.Reward ? StageHead.Score : StageHead.Language;
+            if (role == PpoRole.Reward)
+            {
+                PpoTrainer.CheckRewardWeights(weights);
+            }
+
+            var model = await compute.RunAsync(() => PpoTrainer.Frozen(config, head, weights, options.Seed));
+            _frozen = new Owned<GptStage>(model, $"PPO {name} {Key}", exclusive: true);
         }
         else
         {
@@ -85,16 +108,29 @@ public sealed class PpoModelGrain(
                     throw;
                 }
             });
-            _learner = new Owned<PpoLearner>(learner, $"PPO {role.ToString().ToLowerInvariant()} {Key}", exclusive: true);
+            _learner = new Owned<PpoLearner>(learner, $"PPO {name} {Key}", exclusive: true);
         }
 
-        if (restoreIteration == 0 || state.State.Run != runId)
+        if (fresh)
         {
-            state.State = new PpoModelState { Run = runId }; // a fresh start owes nothing to an earlier run's checkpoints
+            // A fresh start owes nothing to an earlier run's checkpoints, and keeps its source weights from now on.
+            state.State = new PpoModelState { Run = runId, Source = [.. parameters] };
+            await state.WriteStateAsync();
         }
 
         _loaded = new Loaded(runId, role, options, vocabulary, new PpoPrompts(PpoPrompts.DefaultSeed));
         return await GetSiloAsync();
+    }
+
+    public async Task<double[]> ScoreAsync(string[] instructions, string[] texts)
+    {
+        var loaded = Require(PpoRole.Reward);
+        if (instructions.Length != texts.Length)
+        {
+            throw new ArgumentException($"Each completion is scored against its instruction; got {instructions.Length} instructions and {texts.Length} completions.");
+        }
+
+        return await compute.RunAsync(Frozen(), m => instructions.Select((instruction, i) => RewardScores.Score(m, loaded.Vocabulary, instruction, [texts[i]])[0]).ToArray());
     }
 
     public async Task<PpoRolloutsMessage> SampleAsync(int iteration)
@@ -110,7 +146,7 @@ public sealed class PpoModelGrain(
         {
             PpoRole.Reference => compute.RunAsync(Frozen(), m => PpoModels.LogProbabilities(m, rows.ToRows())),
             PpoRole.Policy => compute.RunAsync(Learner(), l => PpoModels.LogProbabilities(l.Model, rows.ToRows())),
-            _ => throw new InvalidOperationException($"The PPO value model {Key} gives values, not log-probabilities."),
+            _ => throw new InvalidOperationException($"The PPO {loaded.Role.ToString().ToLowerInvariant()} model {Key} gives no log-probabilities."),
         };
     }
 
@@ -123,9 +159,9 @@ public sealed class PpoModelGrain(
     public async Task<IReadOnlyList<PpoUpdateMessage>> UpdateAsync(PpoRowsMessage rows, PpoTokensMessage tokens, IReadOnlyList<int[]> minibatches)
     {
         var loaded = Current();
-        if (loaded.Role == PpoRole.Reference)
+        if (loaded.Role is PpoRole.Reference or PpoRole.Reward)
         {
-            throw new InvalidOperationException($"The PPO reference {Key} is frozen.");
+            throw new InvalidOperationException($"The PPO {loaded.Role.ToString().ToLowerInvariant()} model {Key} is frozen.");
         }
 
         var statistics = await compute.RunAsync(Learner(), l => l.Update(rows.ToRows(), tokens.ToTokens(), minibatches));
@@ -135,9 +171,9 @@ public sealed class PpoModelGrain(
     public async Task SaveCheckpointAsync(int iteration)
     {
         var loaded = Current();
-        if (loaded.Role == PpoRole.Reference)
+        if (loaded.Role is PpoRole.Reference or PpoRole.Reward)
         {
-            return; // nothing of the reference changes
+            return; // nothing of a frozen model changes
         }
 
         var bytes = await compute.RunAsync(Learner(), l => l.SaveState());
@@ -187,10 +223,12 @@ public sealed class PpoModelGrain(
     private sealed record Loaded(string RunId, PpoRole Role, PpoOptions Options, ModelVocabulary Vocabulary, PpoPrompts Prompts);
 }
 
-/// <summary>A PPO model grain's stored checkpoints: the last two iterations' states of its trained model.</summary>
+/// <summary>A PPO model grain's stored state: its source weights, and the last two checkpoints of its trained model.</summary>
 [GenerateSerializer, Alias("PpoModelState")]
 public sealed class PpoModelState
 {
+    [Id(5)] public List<NamedTensor>? Source { get; set; }
+
     [Id(0)] public string? Run { get; set; }
 
     [Id(1)] public int CurrentIteration { get; set; }

@@ -9,8 +9,8 @@ namespace InsideLLMs.Distributed.Grains.Rlhf;
 
 /// <summary>
 /// Drives a PPO run over its model grains with <see cref="PpoLoop.StepAsync"/>, the code <see cref="PpoTrainer"/> runs in
-/// one process: here the policy, value and reference are <see cref="IPpoModelGrain"/>s spread over the silos and the
-/// reward model is the reward run's <see cref="IRewardModelGrain"/>. After each iteration the run's state (iteration, β,
+/// one process: here the policy, value, reference and reward model are <see cref="IPpoModelGrain"/>s spread over the
+/// silos (the reward run's <see cref="IRewardModelGrain"/> gives the normalisation at the start). After each iteration the run's state (iteration, β,
 /// metrics, samples) is written; every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value save
 /// theirs first. A failed call (a model's silo lost) or a new activation of this grain re-initialises every model at the
 /// last checkpoint and goes on from there: every random choice depends only on (seed, iteration, row), so the run computes
@@ -50,7 +50,7 @@ public sealed class PpoRunGrain(
         {
             // Everything that can refuse the spec runs before anything is written: a refused start changes nothing.
             var reward = await GrainFactory.GetGrain<IRewardModelGrain>(spec.RewardRun).GetInfoAsync();
-            var placements = await InitializeModelsAsync(spec, restoreIteration: 0);
+            var placements = await InitializeModelsAsync(spec, fresh: true, restoreIteration: 0);
             var admission = await Registry().TryAddAsync(RunId, limit: int.MaxValue, estimatedBytes: 0, clusterBudgetBytes: long.MaxValue);
             if (!admission.Admitted)
             {
@@ -140,12 +140,8 @@ public sealed class PpoRunGrain(
 
     Task<float[]> IPpoModels.ValuesAsync(PpoRows rows) => Model(PpoRole.Value).ValuesAsync(rows.ToMessage());
 
-    async Task<double[]> IPpoModels.ScoresAsync(IReadOnlyList<string> instructions, IReadOnlyList<string> texts)
-    {
-        var reward = GrainFactory.GetGrain<IRewardModelGrain>(state.State.Spec!.RewardRun);
-        var scored = await Task.WhenAll(instructions.Select((instruction, i) => reward.ScoreAsync(instruction, [texts[i]])));
-        return [.. scored.Select(s => s.Raw[0])];
-    }
+    Task<double[]> IPpoModels.ScoresAsync(IReadOnlyList<string> instructions, IReadOnlyList<string> texts) =>
+        Model(PpoRole.Reward).ScoreAsync([.. instructions], [.. texts]);
 
     async Task<IReadOnlyList<PpoUpdateStatistics>> IPpoModels.UpdatePolicyAsync(PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches) =>
         Statistics(await Model(PpoRole.Policy).UpdateAsync(rows.ToMessage(), tokens.ToMessage(), minibatches));
@@ -248,7 +244,7 @@ public sealed class PpoRunGrain(
             stopping.ThrowIfCancellationRequested();
             try
             {
-                state.State.Models = await InitializeModelsAsync(spec, checkpoint);
+                state.State.Models = await InitializeModelsAsync(spec, fresh: false, checkpoint);
                 break;
             }
             catch (Exception e) when (!stopping.IsCancellationRequested && e is not ArgumentException && clock.Elapsed < RecoveryPatience)
@@ -267,9 +263,9 @@ public sealed class PpoRunGrain(
         await state.WriteStateAsync();
     }
 
-    private async Task<List<PpoModelPlacement>> InitializeModelsAsync(PpoRunSpec spec, int restoreIteration)
+    private async Task<List<PpoModelPlacement>> InitializeModelsAsync(PpoRunSpec spec, bool fresh, int restoreIteration)
     {
-        var silos = await Task.WhenAll(PpoNames.Roles.Select(role => Model(role).InitializeAsync(RunId, role, spec, restoreIteration)));
+        var silos = await Task.WhenAll(PpoNames.Roles.Select(role => Model(role).InitializeAsync(RunId, role, spec, fresh, restoreIteration)));
         return [.. PpoNames.Roles.Select((role, i) => new PpoModelPlacement(role.ToString().ToLowerInvariant(), PpoNames.ModelKey(RunId, role), silos[i]))];
     }
 

@@ -37,7 +37,7 @@ public static class PpoSpecs
     /// <summary>The objective a source run must have trained with to start this role's model.</summary>
     public static bool Suits(PpoRole role, ObjectiveKind objective) => role switch
     {
-        PpoRole.Value => objective == ObjectiveKind.Reward,
+        PpoRole.Value or PpoRole.Reward => objective == ObjectiveKind.Reward,
         _ => objective is ObjectiveKind.Pretrain or ObjectiveKind.Sft,
     };
 

@@ -38,9 +38,9 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
         await SourcesAsync();
         var run = fixture.Grains.GetGrain<IPpoRunGrain>("ppo-equivalence");
         var started = await run.StartAsync(Spec);
-        Assert.Equal(["policy", "value", "reference"], started.Models.Select(m => m.Role));
+        Assert.Equal(["policy", "value", "reference", "reward"], started.Models.Select(m => m.Role));
         output.WriteLine(string.Join(", ", started.Models.Select(m => $"{m.Role} on {m.Silo}")));
-        Assert.True(started.Models.Select(m => m.Silo).Distinct().Count() == 2, "the three models are spread over both silos");
+        Assert.True(started.Models.Select(m => m.Silo).Distinct().Count() == 2, "the four models are spread over both silos");
 
         var status = await WaitAsync(run);
         Assert.True(status.Phase == RunPhase.Completed, $"the PPO run ended {status.Phase}: {status.Error}");

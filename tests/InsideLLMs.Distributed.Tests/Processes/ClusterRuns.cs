@@ -38,6 +38,23 @@ public static class ClusterRuns
     }
 
     /// <summary>
+    /// A silo process's configuration for failover tests: Redis clustering and storage, one compute worker of one thread,
+    /// and the logs a failure message and a recovery timeline need (millisecond timestamps, membership changes).
+    /// </summary>
+    public static Dictionary<string, string> SiloConfiguration(string redis, string clusterId) => new()
+    {
+        ["Silo:Clustering"] = "redis",
+        ["Silo:Storage"] = "redis",
+        ["Redis:ConnectionString"] = redis,
+        ["Orleans:ClusterId"] = clusterId,
+        ["Compute:Workers"] = "1",
+        ["Compute:TorchThreadsPerWorker"] = "1",
+        ["Logging:Console:TimestampFormat"] = "HH:mm:ss.fff ",
+        ["Logging:LogLevel:Orleans.Runtime.MembershipService"] = "Information",
+        ["Logging:LogLevel:InsideLLMs"] = "Debug",
+    };
+
+    /// <summary>
     /// Polls the run's status (nothing else) until <paramref name="done"/> holds; a call that fails (the run's grain is
     /// unreachable for a few seconds during a failover) is polled again. Fails after <paramref name="timeout"/> with
     /// the last status and <paramref name="diagnostics"/>.

@@ -195,20 +195,7 @@ public sealed class FailoverTests(RedisServerFixture redis, ITestOutputHelper ou
         }
     }
 
-    private Dictionary<string, string> Configuration(string clusterId) => new()
-    {
-        ["Silo:Clustering"] = "redis",
-        ["Silo:Storage"] = "redis",
-        ["Redis:ConnectionString"] = redis.ConnectionString,
-        ["Orleans:ClusterId"] = clusterId,
-        ["Compute:Workers"] = "1",
-        ["Compute:TorchThreadsPerWorker"] = "1",
-        // For the failure message and the recovery timeline: when membership declared the silo dead, when the
-        // supervisor could wake the run again.
-        ["Logging:Console:TimestampFormat"] = "HH:mm:ss.fff ",
-        ["Logging:LogLevel:Orleans.Runtime.MembershipService"] = "Information",
-        ["Logging:LogLevel:InsideLLMs"] = "Debug",
-    };
+    private Dictionary<string, string> Configuration(string clusterId) => ClusterRuns.SiloConfiguration(redis.ConnectionString, clusterId);
 
     /// <summary>
     /// Runs the same spec and seed, never interrupted, on the cluster as it is now, and asserts that <paramref name="run"/>

@@ -55,9 +55,9 @@ public static class PpoLoop
             throw new InvalidOperationException($"The policy returned {batch.BatchSize} rollouts of {rollouts.LogProbabilities.Length / Math.Max(1, batch.BlockSize)} rows; {options.Rollouts} were asked for.");
         }
 
-        var reference = Timed(models.ReferenceLogProbabilitiesAsync(batch));
-        var values = Timed(models.ValuesAsync(batch));
-        var scored = Timed(models.ScoresAsync(rollouts.Instructions, rollouts.Texts));
+        var reference = Timed(() => models.ReferenceLogProbabilitiesAsync(batch));
+        var values = Timed(() => models.ValuesAsync(batch));
+        var scored = Timed(() => models.ScoresAsync(rollouts.Instructions, rollouts.Texts));
         await Task.WhenAll(reference, values, scored);
         var (referenceLogProbs, referenceTime) = await reference;
         var (oldValues, valueTime) = await values;
@@ -147,10 +147,11 @@ public static class PpoLoop
         return result;
     }
 
-    private static async Task<(T Result, TimeSpan Time)> Timed<T>(Task<T> work)
+    /// <summary>The time from the call to the result: a model in this process computes within the call, a grain after it.</summary>
+    private static async Task<(T Result, TimeSpan Time)> Timed<T>(Func<Task<T>> work)
     {
         var clock = Stopwatch.StartNew();
-        var result = await work;
+        var result = await work();
         return (result, clock.Elapsed);
     }
 }
