@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 
 namespace InsideLLMs.Distributed.Grains.Hosting;
 
-/// <summary>How ranking tasks are made: <c>Rlhf:TaskLifetimeMinutes</c>, <c>Rlhf:MaxCompletionTokens</c>, <c>Rlhf:PolicyVersion</c>.</summary>
+/// <summary>How ranking tasks are made (<c>Rlhf:TaskLifetimeMinutes</c>, <c>Rlhf:MaxCompletionTokens</c>, <c>Rlhf:PolicyVersion</c>) and which runs the page shows (<c>Rlhf:RewardRun</c>, <c>Rlhf:PpoRun</c>).</summary>
 public sealed class RlhfOptions
 {
     /// <summary>A task older than this refuses rankings (its completions came from a policy that has moved on).</summary>
@@ -17,6 +17,9 @@ public sealed class RlhfOptions
 
     /// <summary>The reward run whose model the page scores ranked tasks with (a run with objective <c>reward</c>).</summary>
     public string RewardRun { get; init; } = "reward";
+
+    /// <summary>The PPO run the page follows in section 08.</summary>
+    public string PpoRun { get; init; } = "ppo";
 
     /// <exception cref="ArgumentException">A setting that is not a valid value, named with what it got.</exception>
     public static RlhfOptions From(IConfiguration? configuration)
@@ -37,6 +40,7 @@ public sealed class RlhfOptions
                 : defaults.MaxCompletionTokens,
             PolicyVersion = configuration["Rlhf:PolicyVersion"] is { Length: > 0 } version ? version : defaults.PolicyVersion,
             RewardRun = configuration["Rlhf:RewardRun"] is { Length: > 0 } reward ? reward : defaults.RewardRun,
+            PpoRun = configuration["Rlhf:PpoRun"] is { Length: > 0 } ppo ? ppo : defaults.PpoRun,
         };
     }
 
