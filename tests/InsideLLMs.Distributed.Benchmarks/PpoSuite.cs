@@ -149,7 +149,8 @@ internal static class PpoSuite
     /// <summary>A line chart as SVG: one polyline per series over the iterations, with the value range on the axis.</summary>
     private static string Chart(string title, string xLabel, (string Name, string Colour, double[] Values)[] series)
     {
-        const double width = 640, height = 320, left = 56, right = 16, top = 40, bottom = 40;
+        const double width = 640, height = 320, left = 56, right = 16, bottom = 40;
+        var top = 30.0 + (14 * series.Length); // the legend sits between the title and the plot
         var all = series.SelectMany(s => s.Values).Where(double.IsFinite).ToArray();
         var (min, max) = (all.Min(), all.Max());
         if (max - min < 1e-9)
@@ -175,12 +176,17 @@ internal static class PpoSuite
             svg.Append(c, $"<line x1=\"{left}\" y1=\"{Y(0):F1}\" x2=\"{width - right}\" y2=\"{Y(0):F1}\" stroke=\"#ccc\" stroke-dasharray=\"4 3\"/>");
         }
 
-        svg.Append(c, $"<text x=\"{(left + width - right) / 2}\" y=\"{height - 8}\" text-anchor=\"middle\">{xLabel} (1 to {count})</text>");
+        foreach (var i in new[] { 0, (count - 1) / 2, count - 1 })
+        {
+            svg.Append(c, $"<text x=\"{X(i):F1}\" y=\"{height - bottom + 14}\" text-anchor=\"middle\">{i + 1}</text>");
+        }
+
+        svg.Append(c, $"<text x=\"{(left + width - right) / 2}\" y=\"{height - 8}\" text-anchor=\"middle\">{xLabel}</text>");
         for (var s = 0; s < series.Length; s++)
         {
             var points = string.Join(" ", series[s].Values.Select((v, i) => string.Create(c, $"{X(i):F1},{Y(v):F1}")));
             svg.Append(c, $"<polyline fill=\"none\" stroke=\"{series[s].Colour}\" stroke-width=\"1.5\" points=\"{points}\"/>");
-            svg.Append(c, $"<text x=\"{width - right - 4}\" y=\"{top + 4 + (16 * s)}\" text-anchor=\"end\" fill=\"{series[s].Colour}\">{series[s].Name}</text>");
+            svg.Append(c, $"<text x=\"{width - right}\" y=\"{20 + (14 * s)}\" text-anchor=\"end\" fill=\"{series[s].Colour}\">{series[s].Name}</text>");
         }
 
         return svg.Append("</svg>").ToString();

@@ -49,7 +49,8 @@ internal static class VersionsCommand
         var name = new Argument<string>("name") { Description = "The version's name, e.g. base." };
         var run = ClusterVerbOptions.CreateRun();
         var stages = new Option<int?>("--stages") { Description = "Inference pipeline stages (default 2; 1 for a one-layer model)." };
-        var command = new Command("publish", "Publish a run's current weights as a named version.") { gateway, name, run, stages };
+        var ppoRun = new Option<string?>("--ppo-run") { Description = "Publish this PPO run's policy instead of a training run's weights.", HelpName = "id" };
+        var command = new Command("publish", "Publish a run's current weights (or, with --ppo-run, a PPO run's policy) as a named version.") { gateway, name, run, stages, ppoRun };
         command.SetCliAction(async (cli, cancellationToken) =>
         {
             var version = cli.GetValue(name);
@@ -58,12 +59,14 @@ internal static class VersionsCommand
                 throw new CliUsageException($"'{version}' is not a version name: use 1 to 64 letters, digits, '.', '-' or '_'.");
             }
 
-            var id = ClusterVerbOptions.RunId(cli, run);
+            var policyOf = cli.GetValue(ppoRun);
+            var id = policyOf is null ? ClusterVerbOptions.RunId(cli, run) : null;
             await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
             ModelVersionInfo info;
             try
             {
-                info = await connection.Client.GetGrain<IModelVersionGrain>(version!).PublishAsync(id, cli.GetValue(stages));
+                var grain = connection.Client.GetGrain<IModelVersionGrain>(version!);
+                info = policyOf is null ? await grain.PublishAsync(id!, cli.GetValue(stages)) : await grain.PublishPolicyAsync(policyOf, cli.GetValue(stages));
             }
             catch (ArgumentException e)
             {

@@ -13,6 +13,14 @@ public interface IModelVersionGrain : IGrainWithStringKey
     /// <exception cref="ArgumentException">The name is not a valid version name, the run never started, or the stage count does not fit the layers.</exception>
     Task<ModelVersionInfo> PublishAsync(string runId, int? stages = null);
 
+    /// <summary>
+    /// Publishes a PPO run's policy as it is now (the model and corpus of its policy run), recorded as run
+    /// <c>ppo:{id}</c> at its iteration, so generation, inspection and ranking tasks can use the aligned model.
+    /// </summary>
+    /// <exception cref="ArgumentException">A bad version name, or no such PPO run.</exception>
+    [ResponseTimeout("00:05:00")]
+    Task<ModelVersionInfo> PublishPolicyAsync(string ppoRunId, int? stages = null);
+
     /// <exception cref="ArgumentException">Nothing was published under this name.</exception>
     Task<ModelVersionInfo> GetInfoAsync();
 

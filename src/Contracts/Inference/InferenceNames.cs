@@ -9,6 +9,9 @@ public static class InferenceNames
     /// <summary>Inspector keys starting with this read the live run's latest weights: <c>live:{runId}</c>.</summary>
     public const string LivePrefix = "live:";
 
+    /// <summary>The run a version published from a PPO run's policy records: "ppo:{id}".</summary>
+    public const string PpoRunPrefix = "ppo:";
+
     public static string StageKey(string version, int stage) => $"{version}/{stage}";
 
     /// <summary>A generation session: <c>{version}/{session}</c>.</summary>

@@ -1,5 +1,6 @@
 using System.Text;
 using InsideLLMs.Distributed.Contracts.Inference;
+using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Maths.Model;
@@ -42,12 +43,6 @@ public sealed class ModelVersionGrain(
                 $"Run '{runId}' trains a reward model, whose head scores completions instead of predicting tokens: it cannot be published as a version to generate from.");
         }
 
-        var stageCount = stages ?? InferenceModels.DefaultStages(spec.Layers);
-        if (stageCount < 1 || stageCount > spec.Layers)
-        {
-            throw new ArgumentException($"Cannot cut {spec.Layers} layers into {stageCount} inference stages: each stage needs at least one layer.");
-        }
-
         IReadOnlyList<NamedTensor> parameters;
         try
         {
@@ -56,6 +51,54 @@ public sealed class ModelVersionGrain(
         catch (InvalidOperationException e)
         {
             throw new InvalidOperationException($"Run '{runId}' ({status.Phase.ToString().ToLowerInvariant()}) could not hand over its weights: {e.Message}", e);
+        }
+
+        return await StoreAsync(runId, status.Step, status.LastLoss, status.ValidationLoss, spec, parameters, stages);
+    }
+
+    public async Task<ModelVersionInfo> PublishPolicyAsync(string ppoRunId, int? stages = null)
+    {
+        if (!InferenceNames.IsValidVersionName(Name))
+        {
+            throw new ArgumentException($"'{Name}' is not a version name: use 1 to 64 letters, digits, '.', '-' or '_'.");
+        }
+
+        if (string.IsNullOrWhiteSpace(ppoRunId))
+        {
+            throw new ArgumentException("Name the PPO run whose policy to publish (--ppo-run ID).");
+        }
+
+        var ppo = GrainFactory.GetGrain<IPpoRunGrain>(ppoRunId);
+        var status = await ppo.GetStatusAsync();
+        if (status.Phase == RunPhase.NotStarted || status.Spec is not { } ppoSpec)
+        {
+            throw new ArgumentException($"PPO run '{ppoRunId}' has never started on this cluster: there is no policy to publish.");
+        }
+
+        var source = await GrainFactory.GetGrain<ITrainingRunGrain>(ppoSpec.PolicyRun).GetStatusAsync();
+        var spec = source.Spec ?? throw new InvalidOperationException($"PPO run '{ppoRunId}''s policy run '{ppoSpec.PolicyRun}' has no spec on this cluster.");
+        IReadOnlyList<NamedTensor> parameters;
+        try
+        {
+            parameters = await ppo.GetPolicyParametersAsync();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidOperationException($"PPO run '{ppoRunId}' ({status.Phase.ToString().ToLowerInvariant()}) could not hand over its policy: {e.Message}", e);
+        }
+
+        var last = status.History.Count > 0 ? status.History[^1] : null;
+        return await StoreAsync($"{InferenceNames.PpoRunPrefix}{ppoRunId}", status.Iteration, last?.PolicyLoss, null, spec, parameters, stages);
+    }
+
+    /// <summary>Stores <paramref name="parameters"/> (a language model's, trained with <paramref name="spec"/>'s model and corpus) as this version.</summary>
+    private async Task<ModelVersionInfo> StoreAsync(
+        string runId, long step, double? loss, double? validation, TrainingRunSpec spec, IReadOnlyList<NamedTensor> parameters, int? stages)
+    {
+        var stageCount = stages ?? InferenceModels.DefaultStages(spec.Layers);
+        if (stageCount < 1 || stageCount > spec.Layers)
+        {
+            throw new ArgumentException($"Cannot cut {spec.Layers} layers into {stageCount} inference stages: each stage needs at least one layer.");
         }
 
         var vocabulary = datasets.Get(spec).Vocabulary;
@@ -75,7 +118,7 @@ public sealed class ModelVersionGrain(
 
         var now = DateTimeOffset.UtcNow;
         var info = new ModelVersionInfo(
-            Name, runId, status.Step, status.LastLoss, status.ValidationLoss, now, spec, vocabulary.Count, config.ParameterCount, stageCount,
+            Name, runId, step, loss, validation, now, spec, vocabulary.Count, config.ParameterCount, stageCount,
             Revision: Math.Max(now.UtcTicks, (state.State.Info?.Revision ?? 0) + 1));
         state.State = new ModelVersionState { Info = info, Parameters = [.. parameters], Vocabulary = buffer.ToArray() };
         await state.WriteStateAsync();

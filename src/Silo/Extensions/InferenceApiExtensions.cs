@@ -21,7 +21,9 @@ public static class InferenceApiExtensions
         versions.MapGet("/{name}", (string name, IGrainFactory grains) =>
             ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).GetInfoAsync()))).WithReadTimeout();
         versions.MapPost("/{name}", (string name, PublishRequest request, IGrainFactory grains) =>
-            ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IModelVersionGrain>(name).PublishAsync(request.RunId, request.Stages))));
+            ApiRefusals.Guard(async () => Results.Ok(request.PpoRun is { } ppo
+                ? await grains.GetGrain<IModelVersionGrain>(name).PublishPolicyAsync(ppo, request.Stages)
+                : await grains.GetGrain<IModelVersionGrain>(name).PublishAsync(request.RunId!, request.Stages))));
         versions.MapPost("/{name}/generate", GenerateAsync);
 
         var inspect = app.MapGroup("/api/inspect/{source}");
@@ -117,4 +119,4 @@ public static class InferenceApiExtensions
 }
 
 /// <summary>What <c>POST /api/versions/{name}</c> takes: the run to publish from and, optionally, the inference stage count.</summary>
-public sealed record PublishRequest(string RunId, int? Stages = null);
+public sealed record PublishRequest(string? RunId, int? Stages = null, string? PpoRun = null);
