@@ -113,14 +113,26 @@ public sealed class PpoRunGrain(
         return Task.CompletedTask;
     }
 
-    public Task<IReadOnlyList<NamedTensor>> GetPolicyParametersAsync()
+    public async Task<IReadOnlyList<NamedTensor>> GetPolicyParametersAsync()
     {
-        if (state.State.Spec is null)
+        var spec = state.State.Spec ?? throw new ArgumentException($"PPO run '{RunId}' has never started.");
+        var policy = Model(PpoRole.Policy);
+        if (Active)
         {
-            throw new ArgumentException($"PPO run '{RunId}' has never started.");
+            return await policy.GetParametersAsync();
         }
 
-        return Model(PpoRole.Policy).GetParametersAsync();
+        // An ended run's policy grain may have been collected since (or lost with its silo): its last checkpoint, which
+        // an ended run always has at the iteration it reached, brings it back.
+        try
+        {
+            return await policy.GetParametersAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            await policy.InitializeAsync(RunId, PpoRole.Policy, spec, fresh: false, state.State.LastCheckpointIteration);
+            return await policy.GetParametersAsync();
+        }
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -209,6 +221,7 @@ public sealed class PpoRunGrain(
         {
             if (!_deactivating)
             {
+                await CheckpointStoppedAsync();
                 state.State.Phase = RunPhase.Stopped;
                 await state.WriteStateAsync();
             }
@@ -228,6 +241,35 @@ public sealed class PpoRunGrain(
         finally
         {
             _loop = null;
+        }
+    }
+
+    /// <summary>
+    /// A stopped run keeps the iteration it reached: the policy and value save it as a checkpoint (when their grains still
+    /// hold the models; otherwise the run stays at its last checkpoint, rewound to it).
+    /// </summary>
+    private async Task CheckpointStoppedAsync()
+    {
+        var reached = state.State.Iteration;
+        if (reached == state.State.LastCheckpointIteration)
+        {
+            return;
+        }
+
+        try
+        {
+            await Task.WhenAll(Model(PpoRole.Policy).SaveCheckpointAsync(reached), Model(PpoRole.Value).SaveCheckpointAsync(reached));
+            state.State.LastCheckpointIteration = reached;
+            state.State.CheckpointKlCoefficient = state.State.KlCoefficient;
+        }
+        catch (Exception e) when (e is InvalidOperationException or OrleansException or TimeoutException)
+        {
+            logger.LogWarning(e, "PPO run {Run} stopped at iteration {Iteration} could not checkpoint it; it stays at iteration {Checkpoint}", RunId, reached, state.State.LastCheckpointIteration);
+            var checkpoint = state.State.LastCheckpointIteration;
+            state.State.Iteration = checkpoint;
+            state.State.KlCoefficient = state.State.CheckpointKlCoefficient;
+            state.State.History.RemoveAll(h => h.Iteration > checkpoint);
+            state.State.Samples.RemoveAll(s => s.Iteration > checkpoint);
         }
     }
 

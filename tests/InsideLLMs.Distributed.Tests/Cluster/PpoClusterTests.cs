@@ -101,6 +101,8 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
 
         Assert.Equal(RunPhase.Stopped, stopped.Phase);
         Assert.InRange(stopped.Iteration, 0, 999);
+        Assert.Equal(stopped.Iteration, stopped.LastCheckpointIteration); // a stopped run checkpoints the iteration it reached
+        Assert.Equal(stopped.Iteration, stopped.History.Count);
         Assert.DoesNotContain("ppo-busy", await fixture.Grains.GetGrain<ITrainingRegistryGrain>(PpoNames.RegistryKey).GetActiveRunsAsync());
     }
 
