@@ -10,8 +10,8 @@ namespace InsideLLMs.Distributed.Grains.Rlhf;
 /// <summary>
 /// Drives a PPO run over its model grains with <see cref="PpoLoop.StepAsync"/>, the code <see cref="PpoTrainer"/> runs in
 /// one process: here the policy, value, reference and reward model are <see cref="IPpoModelGrain"/>s spread over the
-/// silos (the reward run's <see cref="IRewardModelGrain"/> gives the normalisation at the start). After each iteration the run's state (iteration, β,
-/// metrics, samples) is written; every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value save
+/// silos (the reward run's <see cref="IRewardModelGrain"/> gives the normalisation at the start). After each iteration
+/// the run's state (iteration, β, metrics, samples) is written; every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value save
 /// theirs first. A failed call (a model's silo lost) or a new activation of this grain re-initialises every model at the
 /// last checkpoint and goes on from there: every random choice depends only on (seed, iteration, row), so the run computes
 /// what an uninterrupted one does.
@@ -48,7 +48,9 @@ public sealed class PpoRunGrain(
         _starting = true;
         try
         {
-            // Everything that can refuse the spec runs before anything is written: a refused start changes nothing.
+            // Everything that can refuse the spec runs before the run's state is written: a refused start leaves the run as
+            // it was (a model grain may have kept its source weights, which the next fresh start replaces). PPO runs are
+            // registered for the supervisor only: the cluster's memory admission does not count them yet.
             var reward = await GrainFactory.GetGrain<IRewardModelGrain>(spec.RewardRun).GetInfoAsync();
             var placements = await InitializeModelsAsync(spec, fresh: true, restoreIteration: 0);
             var admission = await Registry().TryAddAsync(RunId, limit: int.MaxValue, estimatedBytes: 0, clusterBudgetBytes: long.MaxValue);

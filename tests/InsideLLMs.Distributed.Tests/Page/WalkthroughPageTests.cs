@@ -373,6 +373,62 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         await page.Locator("#rlhf").ScreenshotAsync(new() { Path = Path.Combine(fixture.Screenshots, "rlhf-section.png") });
     }
 
+    /// <summary>
+    /// Section 08 follows a PPO run: a tiny language model and a reward model trained through the API, a PPO run of 6
+    /// iterations started through the API, and the page shows it completed, with its curves' data and the last
+    /// iteration's samples, the numbers the API reports.
+    /// </summary>
+    [Fact]
+    public async Task Rlhf_APpoRun_IsFollowedOnThePage_WithItsCurvesAndSamples()
+    {
+        using var http = new HttpClient { BaseAddress = fixture.Silo.WebAddress };
+        var source = new Dictionary<string, object>
+        {
+            ["layers"] = 2, ["heads"] = 2, ["width"] = 32, ["context"] = 64, ["steps"] = 3, ["batchSize"] = 4, ["learningRate"] = 3e-3,
+            ["minLearningRate"] = 3e-4, ["warmupSteps"] = 1, ["checkpointInterval"] = 3, ["evalInterval"] = 0, ["seed"] = 51,
+        };
+        await TrainAsync(http, "page-ppo-policy", source);
+        (await http.PostAsJsonAsync(new Uri("api/versions/page-ppo-policy", UriKind.Relative), new { runId = "page-ppo-policy", stages = 1 })).EnsureSuccessStatusCode();
+        await TrainAsync(http, "page-ppo-reward", new Dictionary<string, object>(source) { ["objective"] = "reward", ["initFrom"] = "page-ppo-policy", ["rankingCompletions"] = 4 });
+        var started = await http.PostAsJsonAsync(new Uri("api/rlhf/ppo/ppo", UriKind.Relative), new
+        {
+            policyRun = "page-ppo-policy", rewardRun = "page-ppo-reward", iterations = 6, rollouts = 4, epochs = 1, miniBatches = 1, maxCompletionTokens = 8,
+        });
+        Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync());
+
+        var page = await fixture.OpenAsync();
+        await Expect(page.Locator("#ppo")).ToHaveAttributeAsync("data-phase", "Completed", new() { Timeout = 120_000 });
+        var status = await http.GetFromJsonAsync<JsonElement>(new Uri("api/rlhf/ppo/ppo", UriKind.Relative));
+        var last = status.GetProperty("history").EnumerateArray().Last();
+        await Expect(page.Locator("#ppo")).ToHaveAttributeAsync("data-iteration", "6");
+        await Expect(page.Locator("#ppo-figures")).ToContainTextAsync("iteration 6 / 6");
+        await Expect(page.Locator("#ppo-figures")).ToContainTextAsync($"KL {last.GetProperty("meanKl").GetDouble().ToString("0.00", CultureInfo.InvariantCulture)} nats");
+        await Expect(page.Locator("#ppo-samples tbody tr")).ToHaveCountAsync(4);
+        var newest = status.GetProperty("samples").EnumerateArray().Where(x => x.GetProperty("iteration").GetInt32() == 6).ToArray();
+        await Expect(page.Locator("#ppo-samples tbody tr").First.Locator("td").First).ToHaveTextAsync(newest[0].GetProperty("prompt").GetString()!);
+        await Expect(page.Locator("#ppo-models")).ToContainTextAsync("policy: silo 127.0.0.1:");
+        await page.Locator("#ppo").ScrollIntoViewIfNeededAsync();
+        await Expect(page.Locator("#ppo-chart .scatterlayer .trace")).ToHaveCountAsync(3, new() { Timeout = 30_000 });
+        await page.Locator("#ppo").ScreenshotAsync(new() { Path = Path.Combine(fixture.Screenshots, "rlhf-ppo.png") });
+    }
+
+    private static async Task TrainAsync(HttpClient http, string run, Dictionary<string, object> spec)
+    {
+        var response = await http.PostAsJsonAsync(new Uri($"api/runs/{run}", UriKind.Relative), spec);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        for (var wait = Stopwatch.StartNew(); ; await Task.Delay(200))
+        {
+            var status = await http.GetFromJsonAsync<JsonElement>(new Uri($"api/runs/{run}", UriKind.Relative));
+            var phase = status.GetProperty("phase").ToString();
+            if (phase is "Completed" or "4")
+            {
+                return;
+            }
+
+            Assert.True(wait.Elapsed < TimeSpan.FromSeconds(90) && phase is not ("Failed" or "6" or "Stopped" or "5"), $"run {run}: {status}");
+        }
+    }
+
     [Fact]
     public async Task Charts_HaveADataTable_AndTheClusterShowsItsTraffic_AndTheArchitectureExplainsItsParts()
     {
