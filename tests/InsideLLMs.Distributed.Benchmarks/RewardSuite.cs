@@ -101,9 +101,16 @@ internal static class RewardSuite
     private static SampledTask[] Sample(ReferenceTrainer policy, InstructionDataset data, int prompts)
     {
         var corpus = new SyntheticCorpus(RankingPromptSeed);
+        var started = Stopwatch.GetTimestamp();
         return [.. Enumerable.Range(0, prompts).Select(n =>
         {
             var prompt = corpus.Instruction(n).Instruction;
+            if (n > 0 && n % 100 == 0)
+            {
+                var elapsed = Stopwatch.GetElapsedTime(started);
+                Console.WriteLine($"  sampled {n} of {prompts} prompts x {K} in {elapsed.TotalSeconds:F0} s, about {elapsed.TotalSeconds / n * (prompts - n):F0} s to go");
+            }
+
             return new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => SftSuite.Respond(policy, data, prompt, new SamplingOptions(Temperature: 1.0, Seed: DeterministicRandom.Mix(RankingPromptSeed, n, j)), reserve: 1).Text)]); // room for the reward row's closing EOD
         })];
     }

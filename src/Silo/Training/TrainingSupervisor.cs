@@ -13,9 +13,9 @@ public sealed class TrainingSupervisorOptions
 }
 
 /// <summary>
-/// Runs in every silo: each tick it asks the registries for the active training and PPO runs and wakes each one, so a run whose grain
-/// was on a lost silo is reactivated on a survivor and resumes from its last checkpoint. During failover calls fail
-/// for a few seconds; a failed tick is logged at Debug and tried again at the next.
+/// Runs in every silo: each tick it asks the registries for the active training and PPO runs and wakes each one, so a
+/// run whose grain was on a lost silo is reactivated on a survivor and resumes from its last checkpoint. During failover
+/// calls fail for a few seconds; a failed tick is logged at Debug and tried again at the next.
 /// </summary>
 public sealed partial class TrainingSupervisor(
     IGrainFactory grains,
