@@ -39,4 +39,25 @@ public interface IInspectorGrain : IGrainWithStringKey
 
     /// <summary>Stages and layers, parameter counts and the silo hosting each inference stage grain (versions only).</summary>
     Task<ArchitectureView> ArchitectureAsync();
+
+    /// <summary>
+    /// The model's greedy answer to an instruction, as fine-tuning taught it to answer (after EOD, the instruction and
+    /// "."), until the end token or <paramref name="maxTokens"/>.
+    /// </summary>
+    Task<AnswerView> AnswerAsync(string instruction, int maxTokens);
+
+    /// <summary>
+    /// log p(answer | instruction) under this model, in nats: the sum over the answer's tokens (and the end token when
+    /// <paramref name="ended"/>) of their log-probabilities after EOD, the instruction and ".".
+    /// </summary>
+    Task<double> AnswerLogProbabilityAsync(string instruction, string answer, bool ended);
 }
+
+/// <summary>A model's answer to an instruction: its text, whether it produced the end token, its token count, and the weights' step.</summary>
+[GenerateSerializer, Immutable, Alias("AnswerView")]
+public sealed record AnswerView(
+    [property: Id(0)] string Instruction,
+    [property: Id(1)] string Text,
+    [property: Id(2)] bool Ended,
+    [property: Id(3)] int Tokens,
+    [property: Id(4)] long Step);

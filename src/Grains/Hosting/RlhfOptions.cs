@@ -21,6 +21,9 @@ public sealed class RlhfOptions
     /// <summary>The PPO run the page follows in section 08.</summary>
     public string PpoRun { get; init; } = "ppo";
 
+    /// <summary>The versions section 08 asks the same instruction of, side by side: the base model, SFT, the PPO policy.</summary>
+    public IReadOnlyList<string> CompareVersions { get; init; } = ["base", "sft", "assistant"];
+
     /// <exception cref="ArgumentException">A setting that is not a valid value, named with what it got.</exception>
     public static RlhfOptions From(IConfiguration? configuration)
     {
@@ -41,6 +44,9 @@ public sealed class RlhfOptions
             PolicyVersion = configuration["Rlhf:PolicyVersion"] is { Length: > 0 } version ? version : defaults.PolicyVersion,
             RewardRun = configuration["Rlhf:RewardRun"] is { Length: > 0 } reward ? reward : defaults.RewardRun,
             PpoRun = configuration["Rlhf:PpoRun"] is { Length: > 0 } ppo ? ppo : defaults.PpoRun,
+            CompareVersions = configuration["Rlhf:CompareVersions"] is { Length: > 0 } versions
+                ? [.. versions.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]
+                : defaults.CompareVersions,
         };
     }
 

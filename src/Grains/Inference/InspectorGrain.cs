@@ -53,6 +53,12 @@ public sealed class InspectorGrain(ComputeScheduler compute, DatasetCache datase
     public async Task<LensView> LensAsync(string prompt, int? position, int top) =>
         await compute.RunAsync(await LoadAsync(), i => i.Lens(prompt, position, top));
 
+    public async Task<AnswerView> AnswerAsync(string instruction, int maxTokens) =>
+        await compute.RunAsync(await LoadAsync(), i => i.Answer(instruction, maxTokens));
+
+    public async Task<double> AnswerLogProbabilityAsync(string instruction, string answer, bool ended) =>
+        await compute.RunAsync(await LoadAsync(), i => i.AnswerLogProbability(instruction, answer, ended));
+
     public async Task<TrainingTokenView> TrainingTokenAsync(long? step, int? position, int top)
     {
         if (!IsLive)

@@ -243,5 +243,52 @@ public sealed class ModelInspector : IDisposable
     private List<TokenPieceInfo> Pieces(string text) =>
         [.. Vocabulary.Encoding.Tokenize(text).Select(p => new TokenPieceInfo(p.Text, p.ByteStart, p.ByteLength, p.Id, Vocabulary.ToModel(p.Id)))];
 
+    /// <summary>The greedy answer after EOD, the instruction and "." (KV cache), until the end token or <paramref name="maxTokens"/>.</summary>
+    public AnswerView Answer(string instruction, int maxTokens)
+    {
+        var prompt = AnswerPrompt(instruction);
+        if (maxTokens < 1 || prompt.Length + maxTokens > Config.BlockSize + 1)
+        {
+            throw new ArgumentException($"An answer of 1 to {Config.BlockSize + 1 - prompt.Length} tokens fits after this instruction of {prompt.Length} tokens; got {maxTokens}.");
+        }
+
+        var (tokens, ended) = Maths.Rlhf.PpoModels.Complete(Model, prompt, seed: 0, maxTokens, greedy: true);
+        return new AnswerView(instruction, Vocabulary.DecodeText(tokens.Where(t => t != ModelVocabulary.EndOfDocument)), ended, tokens.Count, Step);
+    }
+
+    /// <summary>Σ log p of the answer's tokens (and the end token when <paramref name="ended"/>) after EOD, the instruction and ".".</summary>
+    public double AnswerLogProbability(string instruction, string answer, bool ended)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        var prompt = AnswerPrompt(instruction);
+        int[] completion = [.. Vocabulary.EncodeText(answer), .. ended ? [ModelVocabulary.EndOfDocument] : Array.Empty<int>()];
+        if (completion.Length == 0)
+        {
+            throw new ArgumentException("An answer without tokens and without the end token has no probability to measure.");
+        }
+
+        if (prompt.Length + completion.Length > Config.BlockSize + 1)
+        {
+            throw new ArgumentException($"The instruction and the answer take {prompt.Length + completion.Length} tokens, more than the context of {Config.BlockSize} allows.");
+        }
+
+        var rows = Maths.Rlhf.PpoRows.Build([prompt], [completion], Config.BlockSize);
+        var logProbabilities = Maths.Rlhf.PpoModels.LogProbabilities(Model, rows);
+        return rows.Positions(0).Sum(p => (double)logProbabilities[p]);
+    }
+
+    private int[] AnswerPrompt(string instruction)
+    {
+        if (string.IsNullOrWhiteSpace(instruction))
+        {
+            throw new ArgumentException("Give an instruction to answer, e.g. \" describe the dog at the river\".");
+        }
+
+        var prompt = InstructionDataset.Prompt(instruction, Vocabulary);
+        return prompt.Length < Config.BlockSize
+            ? prompt
+            : throw new ArgumentException($"The instruction takes {prompt.Length} tokens: no room for an answer in the context of {Config.BlockSize}.");
+    }
+
     public void Dispose() => Model.Dispose();
 }

@@ -410,6 +410,24 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         await page.Locator("#ppo").ScrollIntoViewIfNeededAsync();
         await Expect(page.Locator("#ppo-chart .scatterlayer .trace")).ToHaveCountAsync(3, new() { Timeout = 30_000 });
         await page.Locator("#ppo").ScreenshotAsync(new() { Path = Path.Combine(fixture.Screenshots, "rlhf-ppo.png") });
+
+        // The policy as the version "assistant", asked the same instruction as the base model beside it ("sft" is not
+        // published here: its row says so). Each answer's log-probability under each model is the API's.
+        (await http.PostAsJsonAsync(new Uri("api/versions/assistant", UriKind.Relative), new { ppoRun = "ppo", stages = 1 })).EnsureSuccessStatusCode();
+        await page.Locator("#compare-instruction").FillAsync(" describe the cat at the river");
+        await page.Locator("#compare-instruction").PressAsync("Tab");
+        await page.Locator("#compare-run").ClickAsync();
+        await Expect(page.Locator("#compare-table tbody tr")).ToHaveCountAsync(3, new() { Timeout = 60_000 });
+        await Expect(page.Locator("#compare-table tr[data-version='sft']")).ToContainTextAsync("sft");
+        var answer = (await page.Locator("#compare-table tr[data-version='assistant'] td").Nth(1).InnerTextAsync()).TrimEnd(' ', '…');
+        Assert.False(string.IsNullOrEmpty(answer));
+        var cells = page.Locator("#compare-table tr[data-version='assistant'] td");
+        var underBase = double.Parse(await cells.Nth(3).InnerTextAsync(), CultureInfo.InvariantCulture);
+        var underItself = double.Parse(await cells.Nth(4).InnerTextAsync(), CultureInfo.InvariantCulture);
+        Assert.True(underBase < 0 && underItself < 0, $"log-probabilities {underBase}, {underItself}");
+        var rule = InsideLLMs.Distributed.Maths.Data.PreferenceRule.Default.Score(" describe the cat at the river", answer);
+        Assert.Equal(rule.ToString("0.##", CultureInfo.InvariantCulture), await cells.Nth(2).InnerTextAsync());
+        await page.Locator("#compare").ScreenshotAsync(new() { Path = Path.Combine(fixture.Screenshots, "rlhf-compare.png") });
     }
 
     private static async Task TrainAsync(HttpClient http, string run, Dictionary<string, object> spec)
