@@ -214,4 +214,40 @@ public sealed class InspectorTests(ClusterFixture fixture)
         Assert.Contains("Unknown version 'missing'", version.Message, StringComparison.Ordinal);
         Assert.Contains("Run 'missing' has never started", run.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// A greedy answer is the argmax at every step, and its log-probability is the sum of each token's log-softmax after
+    /// EOD, the instruction and ".", computed here token by token from the version's whole model.
+    /// </summary>
+    [Fact]
+    public async Task Answer_IsGreedy_AndItsLogProbabilityIsTheSumOverItsTokens()
+    {
+        const string instruction = " describe the cat at the river";
+        var inspector = await InspectorAsync();
+        var answer = await inspector.AnswerAsync(instruction, 12);
+        var (model, vocabulary) = await PublishedModel.WholeModelAsync(fixture.Grains, PublishedModel.Version);
+        using var _ = model;
+
+        int[] context = [.. InsideLLMs.Distributed.Maths.Data.InstructionDataset.Prompt(instruction, vocabulary)];
+        int[] tokens = [.. vocabulary.EncodeText(answer.Text), .. answer.Ended ? [InsideLLMs.Distributed.Maths.Tokenization.ModelVocabulary.EndOfDocument] : Array.Empty<int>()];
+        Assert.Equal(answer.Tokens, tokens.Length); // the text re-encodes to the tokens generated (a greedy answer of this grammar does)
+        var expected = 0.0;
+        using (no_grad())
+        {
+            model.eval();
+            foreach (var token in tokens)
+            {
+                using var scope = NewDisposeScope();
+                var logits = model.Forward(tensor(context.Select(t => (long)t).ToArray(), [1, context.Length], dtype: ScalarType.Int64))[0, -1];
+                Assert.Equal(logits.argmax().item<long>(), token); // greedy
+                expected += nn.functional.log_softmax(logits, 0)[token].item<float>();
+                context = [.. context, token];
+            }
+        }
+
+        var measured = await inspector.AnswerLogProbabilityAsync(instruction, answer.Text, answer.Ended);
+        Assert.Equal(expected, measured, 1e-3);
+        await Assert.ThrowsAsync<ArgumentException>(() => inspector.AnswerAsync(" ", 12));
+        await Assert.ThrowsAsync<ArgumentException>(() => inspector.AnswerAsync(instruction, 0));
+    }
 }
