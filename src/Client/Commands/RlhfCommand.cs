@@ -12,10 +12,11 @@ internal static class RlhfCommand
 {
     public static Command Create()
     {
-        var command = new Command("rlhf", "The RLHF pipeline: 'rlhf status' shows what has been collected, 'rlhf reward' a trained reward model, 'rlhf ppo' PPO runs.");
+        var command = new Command("rlhf", "The RLHF pipeline: 'rlhf status' shows what has been collected, 'rlhf reward' a trained reward model, 'rlhf ppo' PPO runs, 'rlhf run' the whole pipeline.");
         command.Subcommands.Add(Status());
         command.Subcommands.Add(Reward());
         command.Subcommands.Add(PpoCommand.Create());
+        command.Subcommands.Add(PipelineCommand.Run());
         return command;
     }
 
@@ -103,7 +104,7 @@ internal static class RlhfCommand
     private static Command Status()
     {
         var gateway = ClusterVerbOptions.CreateGateway();
-        var command = new Command("status", "Ranking tasks and the rankings stored (each counted once), simulated ones apart, and the annotators' agreement.") { gateway };
+        var command = new Command("status", "Ranking tasks and the rankings stored (each counted once), simulated ones apart, the annotators' agreement, and the RLHF pipeline's stages.") { gateway };
         command.SetCliAction(async (cli, cancellationToken) =>
         {
             await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
@@ -121,6 +122,12 @@ internal static class RlhfCommand
             table.AddRow("tasks ranked by two or more", summary.TasksRankedBySeveral.ToString(CultureInfo.InvariantCulture));
             table.AddRow("agreement (pairs ordered alike)", summary.Agreement is { } a ? a.ToString("0.000", CultureInfo.InvariantCulture) : "-");
             cli.Console.Write(table);
+            var pipeline = await connection.Client.GetGrain<IRlhfPipelineGrain>(RlhfPipelineNames.Default).GetStatusAsync();
+            if (pipeline.Spec is not null)
+            {
+                PipelineCommand.Show(cli, pipeline);
+            }
+
             return ExitCodes.Success;
         });
         return command;

@@ -27,6 +27,8 @@ public static class BusExtensions
             bus.AddConsumer<TrainingStepCompletedConsumer>().Endpoint(endpoint => endpoint.Temporary = true);
             // A durable queue shared by every silo: each ranking sent over the bus is stored by one of them, even if none was up when it was sent.
             bus.AddConsumer<SubmitRankingConsumer, SubmitRankingConsumerDefinition>();
+            // The RLHF pipeline's transitions: each stage's ending event starts the next (one queue for every silo).
+            bus.AddConsumer<RlhfPipelineConsumer, RlhfPipelineConsumerDefinition>();
             if (string.IsNullOrWhiteSpace(host))
             {
                 bus.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));

@@ -11,7 +11,8 @@ namespace InsideLLMs.Distributed.Silo.Extensions;
 /// <c>/api/rlhf/reward/{run}</c> (a trained reward model: normalisation and held-out agreement) and
 /// <c>/api/rlhf/reward/{run}/score</c> (POST a prompt and completions: their scores), <c>/api/rlhf/ppo/{run}</c> (POST a
 /// <see cref="PpoRunSpec"/> starts a PPO run; GET its status, metrics per iteration and samples) and
-/// <c>/api/rlhf/ppo/{run}/stop</c>. Bad input is 400 with
+/// <c>/api/rlhf/ppo/{run}/stop</c>, <c>/api/rlhf/pipeline</c> (POST an <see cref="RlhfPipelineSpec"/> starts the
+/// event-driven pipeline; GET its stages and events) and <c>/api/rlhf/pipeline/stop</c>. Bad input is 400 with
 /// <c>{"error": "..."}</c>; a resubmission answers with the first receipt, <c>"duplicate": true</c>.
 /// </summary>
 public static class RlhfApiExtensions
@@ -37,6 +38,10 @@ public static class RlhfApiExtensions
             ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRewardModelGrain>(run).GetInfoAsync())));
         rlhf.MapPost("/reward/{run}/score", (string run, ScoreCompletionsRequest request, IGrainFactory grains) =>
             ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IRewardModelGrain>(run).ScoreAsync(request.Prompt, request.Completions))));
+        rlhf.MapPost("/pipeline", (RlhfPipelineSpec spec, IGrainFactory grains) =>
+            ApiRefusals.Guard(async () => Results.Ok(await Pipeline(grains).StartAsync(spec))));
+        rlhf.MapGet("/pipeline", async (IGrainFactory grains) => Results.Ok(await Pipeline(grains).GetStatusAsync())).WithReadTimeout();
+        rlhf.MapPost("/pipeline/stop", async (IGrainFactory grains) => Results.Ok(await Pipeline(grains).StopAsync()));
         rlhf.MapPost("/ppo/{run}", (string run, PpoRunSpec spec, IGrainFactory grains) =>
             ApiRefusals.Guard(async () => Results.Ok(await grains.GetGrain<IPpoRunGrain>(run).StartAsync(spec))));
         rlhf.MapGet("/ppo/{run}", async (string run, IGrainFactory grains) => Results.Ok(await grains.GetGrain<IPpoRunGrain>(run).GetStatusAsync())).WithReadTimeout();
@@ -45,6 +50,8 @@ public static class RlhfApiExtensions
     }
 
     private static IRankingBoardGrain Board(IGrainFactory grains) => grains.GetGrain<IRankingBoardGrain>(RankingNames.Board);
+
+    private static IRlhfPipelineGrain Pipeline(IGrainFactory grains) => grains.GetGrain<IRlhfPipelineGrain>(RlhfPipelineNames.Default);
 }
 
 /// <summary>What <c>POST /api/rlhf/tasks</c> takes: how many tasks (1), of how many completions (4), from which version (the policy).</summary>

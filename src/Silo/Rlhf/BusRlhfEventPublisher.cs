@@ -12,4 +12,10 @@ public sealed class BusRlhfEventPublisher(IBus bus) : IRlhfEventPublisher
         ArgumentNullException.ThrowIfNull(submitted);
         return bus.Publish(submitted, cancellationToken);
     }
+
+    public Task PublishEventAsync<T>(T message, CancellationToken cancellationToken = default) where T : class
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return bus.Publish(message, cancellationToken);
+    }
 }
