@@ -214,6 +214,25 @@ public sealed class ContractSerializationTests : IDisposable
             new RankingExample("task-000012#1", " describe the dog at the river", new[] { "the dog ran.", "a cat sat." }, new[] { 1, 0 }, true),
             new RewardModelInfo("rm", 300, 0.0765, 0.047, 1024, 64, 300, 400, 310, 380),
             new RewardScoresView("rm", 300, new[] { 0.12, -0.03 }, new[] { 0.94, -2.26 }, new[] { 2.0, 0.5 }, new[] { 0, 1 }),
+            PpoSample.Spec,
+            PpoSample.Iteration,
+            PpoSample.SampleView,
+            PpoSample.Placement,
+            PpoRole.Reward,
+            PpoSample.Status,
+            PpoSample.Rows,
+            new PpoRolloutsMessage([" describe the dog"], [" the dog ran."], [true], PpoSample.Rows, [0, -1.5f, -0.25f, 0]),
+            new PpoTokensMessage([0, -1.5f, -0.25f, 0], [0, 0.7f, -0.7f, 0], [0, 0.1f, 0.2f, 0], [0, 1.1f, 1.2f, 0]),
+            new PpoUpdateMessage(-0.02, 0.125, 0.0004, 0.61),
+            new SftCompleted("default#2", "sft", "sft", 300, At),
+            new RankingBatchReady("default#2", 210, 200, At),
+            new RewardModelTrained("default#2", "reward", 300, 0.72, At),
+            new PolicyUpdated("default#2", "ppo", 7, 100, 0.83, 2.1, At),
+            new ModelPublished("default#2", "assistant", "ppo", 100, At),
+            PpoSample.Pipeline,
+            new RlhfPipelineStatus("running", PpoSample.Pipeline, "ppo", [PpoSample.Stage], [PpoSample.Event], null),
+            PpoSample.Stage,
+            PpoSample.Event,
             RunPhase.Recovering,
             new RunStatus("default", RunPhase.Running, 12, 40, 2.5, 2.7, 40_000, 1, 10, null, Spec, At, new[] { new RecoveryRecord(37, 30, "lost", At, 4.5) }),
             new StageAssignment("default", 1, 0, Spec),
@@ -242,6 +261,7 @@ public sealed class ContractSerializationTests : IDisposable
             new LensView(new[] { piece }, 0, new[] { new LensLayerView(0, new[] { alternative }) }),
             version,
             new NeighbourInfo(18, " dog", 0.93, "animal"),
+            new AnswerView(" describe the dog at the river", " the dog ran to the river.", true, 8, 1500),
             new NextTokenView(new[] { piece }, new[] { alternative }, new[] { alternative with { SampledProbability = 1 } }, 1, 812),
             new QkvView(
                 1, 0, 1, 16, 0.25, new[] { piece, piece }, [0.1f, 0.2f], [0.3f, 0.4f], [[0.5f, 0.6f], [0.7f, 0.8f]], [[1f, 2f], [3f, 4f]],
@@ -293,12 +313,48 @@ public sealed class ContractSerializationTests : IDisposable
             [typeof(ModelCatalogState)] = new ModelCatalogState { Versions = new() { ["base"] = version } },
             [typeof(RankingTaskState)] = new RankingTaskState { Task = RankingSample.Task, Rankings = [RankingSample.Receipt, RankingSample.Receipt with { ReceiptId = "task-000012#2", Annotator = "sim-1", Simulated = true, Sequence = 2 }] },
             [typeof(RankingBoardState)] = new RankingBoardState { TaskIds = ["task-000000", "task-000001"], NextTask = 2 },
+            [typeof(PpoModelState)] = new PpoModelState { Run = "ppo", Source = [new NamedTensor("wte.weight", Tensor)], CurrentIteration = 10, Current = [1, 2], PreviousIteration = 5, Previous = [3] },
+            [typeof(PpoRunState)] = new PpoRunState
+            {
+                Spec = PpoSample.Spec, Phase = RunPhase.Running, Iteration = 7, KlCoefficient = 0.1, LastCheckpointIteration = 5, CheckpointKlCoefficient = 0.1,
+                NormalizationMean = -0.43, NormalizationStd = 0.97, History = [PpoSample.Iteration], Samples = [PpoSample.SampleView], Models = [PpoSample.Placement],
+                Recoveries = [new RecoveryRecord(7, 5, "silo lost", At, 0.1)], Error = null, StartedAt = At,
+            },
+            [typeof(RlhfPipelineState)] = new RlhfPipelineState
+            {
+                Generation = 2, Phase = "running", Spec = PpoSample.Pipeline, Stage = "ppo", Events = [PpoSample.Event],
+                Stages = [new StageRecord { Name = "ppo", State = "running", Target = "ppo", Progress = "iteration 7 of 100", StartedAt = At, Announced = false, Reported = 7 }],
+            },
+            [typeof(StageRecord)] = new StageRecord { Name = "sft", State = "done", Target = "sft", Progress = "step 300 of 300", StartedAt = At, EndedAt = At, Announced = true },
             [typeof(RankingSnapshotState)] = new RankingSnapshotState
             {
                 Rankings = [new RankingExample("task-000012#1", " describe the dog at the river", ["the dog ran.", "a cat sat."], [1, 0], false)],
             },
         };
     }
+}
+
+internal static class PpoSample
+{
+    private static readonly DateTimeOffset At = new(2025, 3, 4, 5, 6, 7, 890, TimeSpan.Zero);
+
+    public static PpoRunSpec Spec { get; } = new("sft", "reward", Iterations: 100, KlTarget: 3, CheckpointInterval: 5);
+
+    public static PpoIterationView Iteration { get; } = new(7, 0.83, 0.8, 2.9, 2.1, 0.1, 0.62, -0.01, 0.02, 0.0004, 0.01, 0.6, 0.88, 1, 18.5, 0.35, 0.05, 0.04, 0.04, 1.18, 1.65);
+
+    public static PpoSampleView SampleView { get; } = new(7, " describe the dog at the river", " the dog ran to the river.", true, 0.9, 3.5, 1.25);
+
+    public static PpoModelPlacement Placement { get; } = new("policy", "ppo/ppo/0/0-of-4", "S127.0.0.1:11111:1");
+
+    public static PpoRunStatus Status { get; } = new("ppo", RunPhase.Running, Spec, 7, 0.1, 5, -0.43, 0.97, [Iteration], [SampleView], [Placement], [new RecoveryRecord(7, 5, "lost", At, 0.1)], null);
+
+    public static PpoRowsMessage Rows { get; } = new([0, 5, 6, 0], [-100, 6, 0, -100], 1, 4, [1], [2]);
+
+    public static RlhfPipelineSpec Pipeline { get; } = new(["reward", "ppo"], MinRankings: 200, PpoIterations: 50);
+
+    public static RlhfStageView Stage { get; } = new("ppo", "running", "ppo", "iteration 7 of 50", At, null);
+
+    public static RlhfEventView Event { get; } = new("RewardModelTrained", "run reward at step 300", At);
 }
 
 internal static class RankingSample

@@ -126,7 +126,7 @@ public sealed class ApiAdmissionTests(OneSiloFixture silo)
     }
 
     [Theory]
-    [InlineData("""{"runId": "e2e-base-run", "stagse": 2}""", HttpStatusCode.BadRequest, "Unknown field 'stagse'. Known fields: runId, stages.")]
+    [InlineData("""{"runId": "e2e-base-run", "stagse": 2}""", HttpStatusCode.BadRequest, "Unknown field 'stagse'. Known fields: runId, stages, ppoRun.")]
     [InlineData("""{"runId": "e2e-base-run", "stages": "two"}""", HttpStatusCode.BadRequest, "Field 'stages' must be a whole number.")]
     [InlineData("""{"runId": "e2e-base-run", """, HttpStatusCode.BadRequest, "The body is not valid JSON")]
     public async Task PublishVersion_RefusedBody_IsAnErrorNamingTheField_AndNoVersionIsPublished(string body, HttpStatusCode status, string message)

@@ -428,6 +428,15 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         var rule = InsideLLMs.Distributed.Maths.Data.PreferenceRule.Default.Score(" describe the cat at the river", answer);
         Assert.Equal(rule.ToString("0.##", CultureInfo.InvariantCulture), await cells.Nth(2).InnerTextAsync());
         await page.Locator("#compare").ScreenshotAsync(new() { Path = Path.Combine(fixture.Screenshots, "rlhf-compare.png") });
+
+        // The pipeline's last stage alone (the policy published through its events) shows up in the section as it goes.
+        await Expect(page.Locator("#pipeline-none")).ToBeVisibleAsync();
+        var pipeline = await http.PostAsJsonAsync(new Uri("api/rlhf/pipeline", UriKind.Relative), new { stages = new[] { "publish" }, ppoRun = "ppo", version = "page-pipeline" });
+        Assert.True(pipeline.IsSuccessStatusCode, await pipeline.Content.ReadAsStringAsync());
+        await Expect(page.Locator("#pipeline")).ToHaveAttributeAsync("data-phase", "completed", new() { Timeout = 30_000 });
+        await Expect(page.Locator("#pipeline-stages tr[data-stage='publish']")).ToHaveAttributeAsync("data-state", "done");
+        await Expect(page.Locator("#pipeline-stages tr[data-stage='sft']")).ToHaveAttributeAsync("data-state", "skipped");
+        await Expect(page.Locator("#pipeline-events")).ToContainTextAsync("ModelPublished");
     }
 
     private static async Task TrainAsync(HttpClient http, string run, Dictionary<string, object> spec)
