@@ -88,7 +88,7 @@ internal static class BenchmarkApp
                         MiniBatches = IntOption(args, "--minibatches") ?? 2,
                         PolicyLearningRate = DoubleOption(args, "--policy-lr") ?? 2e-5,
                         ValueLearningRate = DoubleOption(args, "--value-lr") ?? 1e-4,
-                        KlCoefficient = DoubleOption(args, "--kl") ?? 0.05,
+                        KlCoefficient = DoubleOption(args, "--kl") ?? 0.1,
                         KlTarget = DoubleOption(args, "--kl-target"),
                         KlHorizon = DoubleOption(args, "--kl-horizon") ?? 10_000,
                     }.Validate(),

@@ -37,6 +37,11 @@ public sealed class PpoModelGrain(
         var sourceRun = role is PpoRole.Value or PpoRole.Reward ? spec.RewardRun : spec.PolicyRun;
         var source = GrainFactory.GetGrain<ITrainingRunGrain>(sourceRun);
         var status = await source.GetStatusAsync();
+        if (fresh && status.Phase is RunPhase.Starting or RunPhase.Running or RunPhase.Recovering)
+        {
+            throw new InvalidOperationException($"Run '{sourceRun}' is still training (step {status.Step} of {status.TotalSteps}): start PPO from it once it has completed or stopped.");
+        }
+
         if (status.Spec is not { } sourceSpec || status.Step == 0)
         {
             throw new ArgumentException($"Run '{sourceRun}' has no trained weights on this cluster to start the PPO {name} from.");

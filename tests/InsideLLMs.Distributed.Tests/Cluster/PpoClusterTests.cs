@@ -124,6 +124,18 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
         var interval = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Spec with { CheckpointInterval = 0 }));
         Assert.Contains("CheckpointInterval", interval.Message, StringComparison.Ordinal);
 
+        var training = fixture.Grains.GetGrain<ITrainingRunGrain>("ppo-source-still-training");
+        await training.StartAsync(Base with { Steps = 100_000, CheckpointInterval = 0 });
+        try
+        {
+            var busy = await Assert.ThrowsAsync<InvalidOperationException>(() => run.StartAsync(Spec with { PolicyRun = "ppo-source-still-training" }));
+            Assert.Contains("still training", busy.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await training.StopAsync();
+        }
+
         var status = await run.GetStatusAsync();
         Assert.Equal(RunPhase.NotStarted, status.Phase);
         Assert.Empty(status.History);

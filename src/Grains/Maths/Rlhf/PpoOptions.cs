@@ -27,7 +27,7 @@ public sealed record PpoOptions
     public double ValueLearningRate { get; init; } = 1e-4;
 
     /// <summary>β, the KL penalty's coefficient at the start.</summary>
-    public double KlCoefficient { get; init; } = 0.05;
+    public double KlCoefficient { get; init; } = 0.1;
 
     /// <summary>Adaptive KL (Ziegler et al.): the per-completion KL β is steered toward; null keeps β fixed.</summary>
     public double? KlTarget { get; init; }
