@@ -16,7 +16,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|ppo|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
 ///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
-///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR];
+///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T (of the ranked samples)];
 ///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
 ///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--cache DIR] [--curves DIR]
 /// </summary>
@@ -74,7 +74,7 @@ internal static class BenchmarkApp
                 RewardSuite.Run(
                     results, threads, IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
                     steps ?? 300, StringOption(args, "--lr") is { } rewardLr ? double.Parse(rewardLr, CultureInfo.InvariantCulture) : 3e-4,
-                    StringOption(args, "--cache"));
+                    StringOption(args, "--cache"), DoubleOption(args, "--temperature") ?? 1.0);
                 break;
             case "ppo":
                 PpoSuite.Run(

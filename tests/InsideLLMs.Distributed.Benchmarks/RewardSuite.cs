@@ -26,16 +26,16 @@ internal static class RewardSuite
     private const long RankingPromptSeed = 0x5EED_0008;
 
     public static void Run(
-        List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double learningRate, string? cache)
+        List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double learningRate, string? cache, double temperature = 1.0)
     {
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
         results.Add(("reward", "policy: pre-training + SFT steps, wall time", $"{pretrainSteps} + {sftSteps}, {policy.PretrainSeconds + policy.SftSeconds:F0} s{(policy.FromCache ? " (read from the cache)" : "")}"));
 
         var started = Stopwatch.GetTimestamp();
-        var tasks = Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache);
+        var tasks = Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, temperature);
         var samplingSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        results.Add(("reward", "rankings: prompts x completions sampled (T = 1), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
+        results.Add(("reward", $"rankings: prompts x completions sampled (T = {temperature.ToString(CultureInfo.InvariantCulture)}), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
         var truth = tasks.ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
         var ties = tasks.Count(t => truth[t.Id].Distinct().Count() < K);
         results.Add(("reward", "rankings whose completions the rule scores with a tie", $"{ties} of {prompts}"));
@@ -80,15 +80,17 @@ internal static class RewardSuite
     }
 
     /// <summary>The policy's samples of the ranking prompts, read from <paramref name="cache"/> when there.</summary>
-    internal static SampledTask[] Tasks(ReferenceTrainer tuned, InstructionDataset instructions, int prompts, int pretrainSteps, int sftSteps, string? cache)
+    /// <param name="temperature">The sampling temperature of the ranked completions (1: the policy as it is; higher: more varied completions, fewer rule ties).</param>
+    internal static SampledTask[] Tasks(ReferenceTrainer tuned, InstructionDataset instructions, int prompts, int pretrainSteps, int sftSteps, string? cache, double temperature = 1.0)
     {
-        var samples = cache is null ? null : Path.Combine(cache, $"samples-{pretrainSteps}-{sftSteps}-{prompts}.json");
+        var at = temperature == 1.0 ? "" : "-t" + temperature.ToString(CultureInfo.InvariantCulture);
+        var samples = cache is null ? null : Path.Combine(cache, $"samples-{pretrainSteps}-{sftSteps}-{prompts}{at}.json");
         if (samples is not null && File.Exists(samples))
         {
             return System.Text.Json.JsonSerializer.Deserialize<SampledTask[]>(File.ReadAllText(samples))!;
         }
 
-        var tasks = Sample(tuned, instructions, prompts);
+        var tasks = Sample(tuned, instructions, prompts, temperature);
         if (samples is not null)
         {
             File.WriteAllText(samples, System.Text.Json.JsonSerializer.Serialize(tasks));
@@ -98,7 +100,7 @@ internal static class RewardSuite
     }
 
     /// <summary>The ranking tasks: prompt n of the ranking stream and K completions of it sampled from the policy.</summary>
-    private static SampledTask[] Sample(ReferenceTrainer policy, InstructionDataset data, int prompts)
+    private static SampledTask[] Sample(ReferenceTrainer policy, InstructionDataset data, int prompts, double temperature)
     {
         var corpus = new SyntheticCorpus(RankingPromptSeed);
         var started = Stopwatch.GetTimestamp();
@@ -111,7 +113,7 @@ internal static class RewardSuite
                 Console.WriteLine($"  sampled {n} of {prompts} prompts x {K} in {elapsed.TotalSeconds:F0} s, about {elapsed.TotalSeconds / n * (prompts - n):F0} s to go");
             }
 
-            return new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => SftSuite.Respond(policy, data, prompt, new SamplingOptions(Temperature: 1.0, Seed: DeterministicRandom.Mix(RankingPromptSeed, n, j)), reserve: 1).Text)]); // room for the reward row's closing EOD
+            return new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => SftSuite.Respond(policy, data, prompt, new SamplingOptions(Temperature: temperature, Seed: DeterministicRandom.Mix(RankingPromptSeed, n, j)), reserve: 1).Text)]); // room for the reward row's closing EOD
         })];
     }
 
