@@ -18,7 +18,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 ///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
 ///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T (of the ranked samples)];
 ///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
-///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--cache DIR] [--curves DIR]
+///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--rank-temperature T] [--cache DIR] [--curves DIR]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -92,7 +92,7 @@ internal static class BenchmarkApp
                         KlTarget = DoubleOption(args, "--kl-target"),
                         KlHorizon = DoubleOption(args, "--kl-horizon") ?? 10_000,
                     }.Validate(),
-                    IntOption(args, "--eval-prompts") ?? 200, IntOption(args, "--eval-every") ?? 0, StringOption(args, "--cache"), StringOption(args, "--curves"));
+                    IntOption(args, "--eval-prompts") ?? 200, IntOption(args, "--eval-every") ?? 0, StringOption(args, "--cache"), StringOption(args, "--curves"), DoubleOption(args, "--rank-temperature") ?? 1.0);
                 break;
             case "profile":
                 Profile(threads, steps ?? 400);

@@ -18,15 +18,15 @@ internal static class PpoSuite
 {
     private const long EvaluationSeed = 0x5EED_000A;
 
-    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, PpoOptions options, int evaluationPrompts, int evaluateEvery, string? cache, string? curves)
+    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, PpoOptions options, int evaluationPrompts, int evaluateEvery, string? cache, string? curves, double rankTemperature = 1.0)
     {
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
         results.Add(("ppo", "policy: pre-training + SFT steps", $"{pretrainSteps} + {sftSteps}{(policy.FromCache ? " (read from the cache)" : "")}"));
-        var tasks = RewardSuite.Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache);
+        var tasks = RewardSuite.Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, rankTemperature);
         var (reward, rankings) = RewardSuite.RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, 3e-4);
         using var _ = reward;
-        var rewardState = cache is null ? null : Path.Combine(cache, $"reward-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}.bin");
+        var rewardState = cache is null ? null : Path.Combine(cache, $"reward-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}{(rankTemperature == 1.0 ? "" : "-t" + rankTemperature.ToString(CultureInfo.InvariantCulture))}.bin");
         if (rewardState is not null && File.Exists(rewardState))
         {
             reward.Restore(File.ReadAllBytes(rewardState), rewardSteps);
@@ -44,7 +44,7 @@ internal static class PpoSuite
         var accuracy = RewardScores.Agreement(rankings.ValidationRankings.Select(r =>
             ((IReadOnlyList<double>)RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions), (IReadOnlyList<double>)truth[r.Id])));
         var normalization = RewardScores.Normalization([.. rankings.TrainRankings.SelectMany(r => RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions))]);
-        results.Add(("ppo", $"reward model: {rewardSteps} steps on {prompts} rankings ({noise:P0} noise), held-out accuracy", $"{accuracy.Accuracy:F3} ({accuracy.Pairs} pairs)"));
+        results.Add(("ppo", $"reward model: {rewardSteps} steps on {prompts} rankings of samples at T = {rankTemperature.ToString(CultureInfo.InvariantCulture)} ({noise:P0} noise), held-out accuracy", $"{accuracy.Accuracy:F3} ({accuracy.Pairs} pairs)"));
 
         var training = new PpoPrompts(PpoPrompts.DefaultSeed);
         var evaluation = new PpoPrompts(EvaluationSeed, heldOut: true);
