@@ -348,11 +348,11 @@ public sealed class RlhfPipelineGrain(
             throw new ArgumentException($"Name each stage once, in the pipeline's order ({string.Join(", ", RlhfPipelineNames.Stages)}); got {string.Join(", ", stages)}.");
         }
 
-        foreach (var (value, what) in new[] { (spec.SftSteps, "sftSteps"), (spec.RewardSteps, "rewardSteps"), (spec.PpoIterations, "ppoIterations"), (spec.PpoRollouts - 1, "ppoRollouts - 1") })
+        foreach (var (value, what, least) in new[] { (spec.SftSteps, "sftSteps", 1), (spec.RewardSteps, "rewardSteps", 1), (spec.PpoIterations, "ppoIterations", 1), (spec.PpoRollouts, "ppoRollouts", 2) })
         {
-            if (value < 1)
+            if (value < least)
             {
-                throw new ArgumentException($"The pipeline's {what} must be at least 1; got {value}.");
+                throw new ArgumentException($"The pipeline's {what} must be at least {least}; got {value}.");
             }
         }
 

@@ -23,6 +23,9 @@ public sealed class RlhfPipelineTests(OneSiloFixture silo, ITestOutputHelper out
         var refused = await silo.Http.PostAsJsonAsync(OneSiloFixture.Relative("api/rlhf/pipeline"), new { stages = new[] { "ppo", "sft" } });
         Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
         Assert.Contains("in the pipeline's order", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var tooFew = await silo.Http.PostAsJsonAsync(OneSiloFixture.Relative("api/rlhf/pipeline"), new { ppoRollouts = 1 });
+        Assert.Equal(HttpStatusCode.BadRequest, tooFew.StatusCode);
+        Assert.Contains("ppoRollouts must be at least 2; got 1", await tooFew.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
         var started = await silo.Http.PostAsJsonAsync(OneSiloFixture.Relative("api/rlhf/pipeline"), new
         {
