@@ -57,6 +57,11 @@ internal static class RewardSuite
             results.Add(("reward", $"{name}: the labels' own pair agreement with the rule", F(labels.Accuracy, 3)));
             results.Add(("reward", $"{name}: steps x rows, lr, wall time", $"{rewardSteps} x 16, {learningRate.ToString(CultureInfo.InvariantCulture)}, {seconds:F0} s"));
             results.Add(("reward", $"{name}: held-out pairwise accuracy vs the rule, before / after", $"{F(before.Accuracy, 3)} / {F(after.Accuracy, 3)} ({after.Pairs} pairs)"));
+            results.Add(("reward", $"{name}: training prompts' pairwise accuracy vs the rule, after", F(Accuracy(reward, rankings.TrainRankings, truth, rankings.Vocabulary).Accuracy, 3)));
+            foreach (var (part, agreement) in AccuracyByPart(reward, rankings))
+            {
+                results.Add(("reward", $"{name}: held-out pairs told apart by {part}: accuracy", $"{F(agreement.Accuracy, 3)} ({agreement.Pairs} pairs)"));
+            }
             results.Add(("reward", $"{name}: score normalisation on SFT samples (mean, std)", $"{F(normalization.Mean, 3)}, {F(normalization.Std, 3)}"));
         }
     }
@@ -120,8 +125,43 @@ internal static class RewardSuite
     internal sealed record SampledTask(string Id, string Prompt, string[] Completions);
 
     private static PairwiseAgreement Accuracy(ReferenceTrainer reward, RankingDataset rankings, Dictionary<string, double[]> truth) =>
-        RewardScores.Agreement(rankings.ValidationRankings.Select(r =>
-            ((IReadOnlyList<double>)RewardScores.Score(reward.Model, rankings.Vocabulary, r.Prompt, r.Completions), (IReadOnlyList<double>)truth[r.Id])));
+        Accuracy(reward, rankings.ValidationRankings, truth, rankings.Vocabulary);
+
+    private static PairwiseAgreement Accuracy(ReferenceTrainer reward, IEnumerable<RankedCompletions> rankings, Dictionary<string, double[]> truth, ModelVocabulary vocabulary) =>
+        RewardScores.Agreement(rankings.Select(r =>
+            ((IReadOnlyList<double>)RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions), (IReadOnlyList<double>)truth[r.Id])));
+
+    /// <summary>
+    /// Held-out accuracy over the pairs whose rule scores differ in exactly one of the rule's parts (named), and over
+    /// those that differ in several: which of the rule's parts the reward model has learnt.
+    /// </summary>
+    private static IEnumerable<(string Part, PairwiseAgreement Agreement)> AccuracyByPart(ReferenceTrainer reward, RankingDataset rankings)
+    {
+        var tally = new SortedDictionary<string, (long Agreed, long Pairs)>(StringComparer.Ordinal);
+        foreach (var r in rankings.ValidationRankings)
+        {
+            var scores = RewardScores.Score(reward.Model, rankings.Vocabulary, r.Prompt, r.Completions);
+            var parts = r.Completions.Select(c => PreferenceRule.Default.Explain(r.Prompt, c)).ToArray();
+            for (var i = 0; i < parts.Length; i++)
+            {
+                for (var j = i + 1; j < parts.Length; j++)
+                {
+                    var truth = parts[i].Total - parts[j].Total;
+                    if (truth == 0)
+                    {
+                        continue;
+                    }
+
+                    var differing = parts[i].Parts.Zip(parts[j].Parts).Where(p => p.First.Points != p.Second.Points).Select(p => p.First.Part).ToArray();
+                    var key = differing.Length == 1 ? "only " + differing[0] : "several parts";
+                    var (agreed, pairs) = tally.GetValueOrDefault(key);
+                    tally[key] = (agreed + ((scores[i] - scores[j]) * truth > 0 ? 1 : 0), pairs + 1);
+                }
+            }
+        }
+
+        return tally.Select(t => (t.Key, new PairwiseAgreement(t.Value.Agreed, t.Value.Pairs)));
+    }
 
     private static string F(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
 }

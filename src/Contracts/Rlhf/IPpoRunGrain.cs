@@ -26,19 +26,20 @@ public interface IPpoRunGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// One of a PPO run's models (key: <see cref="PpoNames.ModelKey"/>): the policy samples, gives log-probabilities and
-/// trains; the value model gives values and trains; the reference gives log-probabilities; the reward model scores. At
-/// the start each copies its source run's weights into its own grain storage, so a recovery never depends on the source
-/// runs' grains; the trained ones' states are saved at checkpoints (the last two kept).
+/// One of a PPO run's models (key: <see cref="PpoNames.ModelKey"/>): the policy samples and gives log-probabilities; the
+/// value model gives values; the reference gives log-probabilities; the reward model scores. The policy and value model
+/// are trained on pipeline-stage grains of their own (<see cref="PpoNames.EngineRun"/>), whose weights these copies take
+/// after every update. At the start each copies its source run's weights into its own grain storage, so a recovery
+/// never depends on the source runs' grains.
 /// </summary>
 public interface IPpoModelGrain : IGrainWithStringKey
 {
     /// <summary>
     /// Loads the model. <paramref name="fresh"/>: from the source run's weights (kept in storage from now on); otherwise
-    /// from the kept weights, then the saved state of <paramref name="restoreIteration"/> when above 0.
+    /// from the kept weights (a trained model then takes its stage grains' weights through <see cref="LoadWeightsAsync"/>).
     /// </summary>
     [ResponseTimeout("00:05:00")]
-    Task<string> InitializeAsync(string runId, PpoRole role, PpoRunSpec spec, bool fresh, int restoreIteration);
+    Task<string> InitializeAsync(string runId, PpoRole role, PpoRunSpec spec, bool fresh);
 
     /// <summary>The reward model's raw score of each text as a completion of its instruction.</summary>
     [ResponseTimeout("00:05:00")]
@@ -53,12 +54,12 @@ public interface IPpoModelGrain : IGrainWithStringKey
     [ResponseTimeout("00:05:00")]
     Task<float[]> ValuesAsync(PpoRowsMessage rows);
 
-    [ResponseTimeout("00:10:00")]
-    Task<IReadOnlyList<PpoUpdateMessage>> UpdateAsync(PpoRowsMessage rows, PpoTokensMessage tokens, IReadOnlyList<int[]> minibatches);
-
-    /// <summary>Saves the trained model's state as iteration <paramref name="iteration"/>'s checkpoint.</summary>
-    [ResponseTimeout("00:05:00")]
-    Task SaveCheckpointAsync(int iteration);
+    /// <summary>
+    /// The policy or value model's copy takes the weights its stage grains trained to (after each iteration's update, and
+    /// after a recovery): the model it samples or values with is always the one being trained.
+    /// </summary>
+    [ResponseTimeout("00:02:00")]
+    Task LoadWeightsAsync(IReadOnlyList<Training.NamedTensor> weights);
 
     [ResponseTimeout("00:02:00")]
     Task<IReadOnlyList<Training.NamedTensor>> GetParametersAsync();
@@ -93,11 +94,3 @@ public sealed record PpoTokensMessage(
     [property: Id(1)] float[] Advantages,
     [property: Id(2)] float[] OldValues,
     [property: Id(3)] float[] Returns);
-
-/// <summary>One minibatch step's loss, and for the policy its clip fraction, approximate KL and entropy (NaN for the value model).</summary>
-[GenerateSerializer, Immutable, Alias("PpoUpdateMessage")]
-public sealed record PpoUpdateMessage(
-    [property: Id(0)] double Loss,
-    [property: Id(1)] double ClipFraction,
-    [property: Id(2)] double ApproximateKl,
-    [property: Id(3)] double Entropy);

@@ -5,8 +5,10 @@ namespace InsideLLMs.Distributed.Contracts.Rlhf;
 /// <summary>
 /// A PPO run on the cluster: the policy starts from run <paramref name="PolicyRun"/>'s weights (an SFT or pre-training
 /// run; the frozen reference keeps them), the value model from reward run <paramref name="RewardRun"/>'s, whose model
-/// also scores the completions. The rest are PPO's hyper-parameters (defaults as the benchmark measured them) and how
-/// often the policy and value model are checkpointed (in iterations).
+/// also scores the completions. The rest are PPO's hyper-parameters (defaults as the benchmark measured them), how
+/// often the policy and value model are checkpointed (in iterations), and how their updates run on the stage grains:
+/// <paramref name="Stages"/> pipeline stages × <paramref name="Replicas"/> data-parallel replicas, each minibatch cut into
+/// <paramref name="MicroBatches"/> micro-batches per replica (a minibatch's rows must divide by Replicas × MicroBatches).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("PpoRunSpec")]
 public sealed record PpoRunSpec(
@@ -24,7 +26,10 @@ public sealed record PpoRunSpec(
     [property: Id(11)] int MaxCompletionTokens = 24,
     [property: Id(12)] long Seed = 8,
     [property: Id(13)] int CheckpointInterval = 5,
-    [property: Id(14)] int Threads = 1);
+    [property: Id(14)] int Threads = 1,
+    [property: Id(15)] int Stages = 1,
+    [property: Id(16)] int Replicas = 1,
+    [property: Id(17)] int MicroBatches = 1);
 
 /// <summary>
 /// A PPO run as it stands: phase, iterations done, β for the next, the last checkpoint, the reward model's
@@ -45,7 +50,11 @@ public sealed record PpoRunStatus(
     [property: Id(9)] IReadOnlyList<PpoSampleView> Samples,
     [property: Id(10)] IReadOnlyList<PpoModelPlacement> Models,
     [property: Id(11)] IReadOnlyList<RecoveryRecord> Recoveries,
-    [property: Id(12)] string? Error);
+    [property: Id(12)] string? Error)
+{
+    /// <summary>Where the policy's and the value model's training stages run (role "policy" or "value", stage grain, silo).</summary>
+    [Id(13)] public IReadOnlyList<PpoModelPlacement> TrainingStages { get; init; } = [];
+}
 
 /// <summary>
 /// One iteration: the reward model's mean normalised score, the score PPO rewarded (clipped, less the missing-end
@@ -106,6 +115,11 @@ public static class PpoNames
     /// on different silos when there are enough.
     /// </summary>
     public static string ModelKey(string run, PpoRole role) => $"ppo/{run}/0/{(int)role}-of-{Roles.Count}";
+
+    /// <summary>The run id of the policy's or the value model's stage grains and data shards, "ppo/{run}/policy" or "ppo/{run}/value".</summary>
+    public static string EngineRun(string run, PpoRole role) => role is PpoRole.Policy or PpoRole.Value
+        ? $"ppo/{run}/{role.ToString().ToLowerInvariant()}"
+        : throw new ArgumentException($"Only the policy and the value model train; not the {role.ToString().ToLowerInvariant()}.");
 }
 
 /// <summary>A PPO run's four models, each a grain of its own.</summary>

@@ -39,6 +39,13 @@ public interface IPipelineStageGrain : IGrainWithStringKey
     Task<StageUpdateReport> ApplyUpdateAsync(long step, double clipCoefficient, double learningRate);
 
     /// <summary>Writes parameters and optimizer state for this step to grain storage.</summary>
+    /// <summary>
+    /// Replaces this stage's weights with its slice of <paramref name="weights"/> (a whole model's parameters by name: a PPO
+    /// run's starting weights); the optimizer's moments stay as initialised. Call after <see cref="InitializeAsync"/>.
+    /// </summary>
+    [ResponseTimeout("00:02:00")]
+    Task LoadWeightsAsync(IReadOnlyList<NamedTensor> weights);
+
     Task SaveCheckpointAsync(long step);
 
     /// <summary>This stage's saved state of <paramref name="step"/> (parameters and optimizer), for another layout to continue from.</summary>

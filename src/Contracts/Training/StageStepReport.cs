@@ -21,4 +21,7 @@ public sealed record StageStepReport(
 {
     /// <summary>Last stage: the sum of its micro-batches' loss weights (pre-training: 1 each; SFT: response tokens); the step's loss is Σ LossSum / Σ LossWeight.</summary>
     [Id(11)] public double LossWeight { get; init; }
+
+    /// <summary>A PPO policy's last stage: its micro-batches' clip fraction, approximate KL and entropy, each summed weighted by tokens, and the tokens; null otherwise.</summary>
+    [Id(12)] public double[]? PpoStatisticSums { get; init; }
 }

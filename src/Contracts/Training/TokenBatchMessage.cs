@@ -10,4 +10,7 @@ public sealed record TokenBatchMessage(
 {
     /// <summary>Scored targets of the whole step's global batch (SFT normalises by it); 0 for pre-training and validation.</summary>
     [Id(4)] public long StepTargetCount { get; init; }
+
+    /// <summary>A PPO update's per-token rollout data for the last stage (old log-probabilities, advantages, old values, returns); null otherwise.</summary>
+    [Id(5)] public Rlhf.PpoTokensMessage? Ppo { get; init; }
 }

@@ -21,6 +21,14 @@ public static class TrainingRunSpecs
     /// <summary>A reward model: a score head trained on rankings (Bradley-Terry over every pair of a ranking).</summary>
     public const string RewardObjective = "reward";
 
+    /// <summary>
+    /// A PPO run's policy and value model on the stage grains: the objectives of its updates, which only a PPO run sets
+    /// (<see cref="Validate"/> refuses them for a training run).
+    /// </summary>
+    public const string PpoPolicyObjective = "ppo-policy";
+
+    public const string PpoValueObjective = "ppo-value";
+
     /// <summary>The objectives a spec may name, as it names them.</summary>
     public static IReadOnlyList<string> Objectives { get; } = [PretrainObjective, SftObjective, RewardObjective];
 
@@ -34,6 +42,8 @@ public static class TrainingRunSpecs
             PretrainObjective => ObjectiveKind.Pretrain,
             SftObjective => ObjectiveKind.Sft,
             RewardObjective => ObjectiveKind.Reward,
+            PpoPolicyObjective => ObjectiveKind.PpoPolicy,
+            PpoValueObjective => ObjectiveKind.PpoValue,
             _ => throw new ArgumentException($"Unknown objective '{spec.Objective}'. Objectives: {string.Join(", ", Objectives)}."),
         };
     }
@@ -196,6 +206,11 @@ public static class TrainingRunSpecs
         }
 
         var objective = Objective(spec);
+        if (objective is ObjectiveKind.PpoPolicy or ObjectiveKind.PpoValue)
+        {
+            throw new ArgumentException($"Objective '{spec.Objective}' is a PPO run's update: start a PPO run (rlhf ppo start) instead. Objectives: {string.Join(", ", Objectives)}.");
+        }
+
         if (spec.InitFrom is { } version && !InferenceNames.IsValidVersionName(version))
         {
             throw new ArgumentException($"initFrom '{version}' is not a version name: use 1 to 64 letters, digits, '.', '-' or '_' (a version published with: versions publish NAME --run ID).");

@@ -8,12 +8,14 @@ using Microsoft.Extensions.Logging;
 namespace InsideLLMs.Distributed.Grains.Rlhf;
 
 /// <summary>
-/// Drives a PPO run over its model grains with <see cref="PpoLoop.StepAsync"/>, the code <see cref="PpoTrainer"/> runs in
-/// one process: here the policy, value, reference and reward model are <see cref="IPpoModelGrain"/>s spread over the
-/// silos (the reward run's <see cref="IRewardModelGrain"/> gives the normalisation at the start). After each iteration
-/// the run's state (iteration, β, metrics, samples) is written; every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value save
-/// theirs first. A failed call (a model's silo lost) or a new activation of this grain re-initialises every model at the
-/// last checkpoint and goes on from there: every random choice depends only on (seed, iteration, row), so the run computes
+/// Drives a PPO run with <see cref="PpoLoop.StepAsync"/>, the code <see cref="PpoTrainer"/> runs in one process: here the
+/// policy, value, reference and reward model are <see cref="IPpoModelGrain"/>s spread over the silos (the reward run's
+/// <see cref="IRewardModelGrain"/> gives the normalisation at the start), and the policy's and the value model's updates
+/// run on the training engine's stage grains (<see cref="PpoEngine"/>: pipeline stages × data-parallel replicas), whose
+/// weights the model grains take after each update. After each iteration the run's state (iteration, β, metrics,
+/// samples) is written; every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the stage grains save theirs first.
+/// A failed call (a silo lost) or a new activation of this grain re-initialises every model and stage at the last
+/// checkpoint and goes on from there: every random choice depends only on (seed, iteration, row), so the run computes
 /// what an uninterrupted one does.
 /// </summary>
 public sealed class PpoRunGrain(
@@ -31,6 +33,8 @@ public sealed class PpoRunGrain(
     private bool _starting;
     private bool _deactivating;
     private PpoOptions? _options;
+    private (PpoEngine Policy, PpoEngine Value)? _engines;
+    private int _iteration; // the iteration PpoLoop is computing: its updates are engine steps from iteration × steps per iteration
 
     private string RunId => this.GetPrimaryKeyString();
 
@@ -52,7 +56,14 @@ public sealed class PpoRunGrain(
             // it was (a model grain may have kept its source weights, which the next fresh start replaces). PPO runs are
             // registered for the supervisor only: the cluster's memory admission does not count them yet.
             var reward = await GrainFactory.GetGrain<IRewardModelGrain>(spec.RewardRun).GetInfoAsync();
-            var placements = await InitializeModelsAsync(spec, fresh: true, restoreIteration: 0);
+            var placements = await InitializeModelsAsync(spec, fresh: true);
+            var policySource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.PolicyRun).GetStatusAsync()).Spec!;
+            var rewardSource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.RewardRun).GetStatusAsync()).Spec!;
+            var engines = (Policy: PpoSpecs.EngineSpec(spec, PpoRole.Policy, policySource), Value: PpoSpecs.EngineSpec(spec, PpoRole.Value, rewardSource));
+            _engines = (new PpoEngine(GrainFactory, RunId, PpoRole.Policy, engines.Policy), new PpoEngine(GrainFactory, RunId, PpoRole.Value, engines.Value));
+            await Task.WhenAll(
+                _engines.Value.Policy.InitializeAsync(null, await Model(PpoRole.Policy).GetParametersAsync()),
+                _engines.Value.Value.InitializeAsync(null, await Model(PpoRole.Value).GetParametersAsync()));
             var admission = await Registry().TryAddAsync(RunId, limit: int.MaxValue, estimatedBytes: 0, clusterBudgetBytes: long.MaxValue);
             if (!admission.Admitted)
             {
@@ -63,11 +74,17 @@ public sealed class PpoRunGrain(
             {
                 Spec = spec, Phase = RunPhase.Running, KlCoefficient = spec.KlCoefficient, CheckpointKlCoefficient = spec.KlCoefficient,
                 NormalizationMean = reward.Mean, NormalizationStd = reward.Std, Models = placements, StartedAt = DateTimeOffset.UtcNow,
+                PolicyEngine = engines.Policy, ValueEngine = engines.Value, TrainingStages = await TrainingPlacementsAsync(),
             };
             await state.WriteStateAsync();
             _options = options;
             StartLoop(resume: false);
             return Status();
+        }
+        catch
+        {
+            _engines = null; // the refused spec's stages; the run's state still describes the previous start
+            throw;
         }
         finally
         {
@@ -117,24 +134,10 @@ public sealed class PpoRunGrain(
 
     public async Task<IReadOnlyList<NamedTensor>> GetPolicyParametersAsync()
     {
-        var spec = state.State.Spec ?? throw new ArgumentException($"PPO run '{RunId}' has never started.");
-        var policy = Model(PpoRole.Policy);
-        if (Active)
-        {
-            return await policy.GetParametersAsync();
-        }
-
-        // An ended run's policy grain may have been collected since (or lost with its silo): its last checkpoint, which
-        // an ended run always has at the iteration it reached, brings it back.
-        try
-        {
-            return await policy.GetParametersAsync();
-        }
-        catch (InvalidOperationException)
-        {
-            await policy.InitializeAsync(RunId, PpoRole.Policy, spec, fresh: false, state.State.LastCheckpointIteration);
-            return await policy.GetParametersAsync();
-        }
+        _ = state.State.Spec ?? throw new ArgumentException($"PPO run '{RunId}' has never started.");
+        // The policy's stage grains: an ended run's come back from their last checkpoint (the iteration it reached) when
+        // they were collected or lost with their silo.
+        return await Engines().Policy.GetParametersAsync();
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -157,14 +160,19 @@ public sealed class PpoRunGrain(
     Task<double[]> IPpoModels.ScoresAsync(IReadOnlyList<string> instructions, IReadOnlyList<string> texts) =>
         Model(PpoRole.Reward).ScoreAsync([.. instructions], [.. texts]);
 
-    async Task<IReadOnlyList<PpoUpdateStatistics>> IPpoModels.UpdatePolicyAsync(PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches) =>
-        Statistics(await Model(PpoRole.Policy).UpdateAsync(rows.ToMessage(), tokens.ToMessage(), minibatches));
+    Task<IReadOnlyList<PpoUpdateStatistics>> IPpoModels.UpdatePolicyAsync(PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches) =>
+        UpdateAsync(Engines().Policy, PpoRole.Policy, rows, tokens, minibatches);
 
-    async Task<IReadOnlyList<PpoUpdateStatistics>> IPpoModels.UpdateValueAsync(PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches) =>
-        Statistics(await Model(PpoRole.Value).UpdateAsync(rows.ToMessage(), tokens.ToMessage(), minibatches));
+    Task<IReadOnlyList<PpoUpdateStatistics>> IPpoModels.UpdateValueAsync(PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches) =>
+        UpdateAsync(Engines().Value, PpoRole.Value, rows, tokens, minibatches);
 
-    private static PpoUpdateStatistics[] Statistics(IReadOnlyList<PpoUpdateMessage> messages) =>
-        [.. messages.Select(m => new PpoUpdateStatistics(m.Loss, m.ClipFraction, m.ApproximateKl, m.Entropy))];
+    /// <summary>The model's minibatch steps on its stage grains, then its model grain takes the weights they trained to.</summary>
+    private async Task<IReadOnlyList<PpoUpdateStatistics>> UpdateAsync(PpoEngine engine, PpoRole role, PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches)
+    {
+        var statistics = await engine.UpdateAsync(rows, tokens, minibatches, _iteration * PpoSpecs.StepsPerIteration(_options!));
+        await Model(role).LoadWeightsAsync(await engine.GetParametersAsync());
+        return statistics;
+    }
 
     private void StartLoop(bool resume)
     {
@@ -189,6 +197,7 @@ public sealed class PpoRunGrain(
             {
                 stopping.ThrowIfCancellationRequested();
                 var iteration = state.State.Iteration;
+                _iteration = iteration;
                 try
                 {
                     var result = await PpoLoop.StepAsync(this, options, normalization, iteration, state.State.KlCoefficient);
@@ -196,7 +205,7 @@ public sealed class PpoRunGrain(
                     var done = result.Iteration;
                     if (done % spec.CheckpointInterval == 0 || done == spec.Iterations)
                     {
-                        await Task.WhenAll(Model(PpoRole.Policy).SaveCheckpointAsync(done), Model(PpoRole.Value).SaveCheckpointAsync(done));
+                        await Task.WhenAll(Engines().Policy.SaveCheckpointAsync(done), Engines().Value.SaveCheckpointAsync(done));
                         state.State.LastCheckpointIteration = done;
                         state.State.CheckpointKlCoefficient = result.KlCoefficient;
                     }
@@ -247,8 +256,8 @@ public sealed class PpoRunGrain(
     }
 
     /// <summary>
-    /// A stopped run keeps the iteration it reached: the policy and value save it as a checkpoint (when their grains still
-    /// hold the models; otherwise the run stays at its last checkpoint, rewound to it).
+    /// A stopped run keeps the iteration it reached: the policy's and value model's stages save it as a checkpoint (when
+    /// they still hold the models; otherwise the run stays at its last checkpoint, rewound to it).
     /// </summary>
     private async Task CheckpointStoppedAsync()
     {
@@ -260,7 +269,7 @@ public sealed class PpoRunGrain(
 
         try
         {
-            await Task.WhenAll(Model(PpoRole.Policy).SaveCheckpointAsync(reached), Model(PpoRole.Value).SaveCheckpointAsync(reached));
+            await Task.WhenAll(Engines().Policy.SaveCheckpointAsync(reached), Engines().Value.SaveCheckpointAsync(reached));
             state.State.LastCheckpointIteration = reached;
             state.State.CheckpointKlCoefficient = state.State.KlCoefficient;
         }
@@ -288,7 +297,13 @@ public sealed class PpoRunGrain(
             stopping.ThrowIfCancellationRequested();
             try
             {
-                state.State.Models = await InitializeModelsAsync(spec, fresh: false, checkpoint);
+                state.State.Models = await InitializeModelsAsync(spec, fresh: false);
+                var (policy, value) = Engines();
+                await Task.WhenAll(policy.InitializeAsync(checkpoint, weights: null), value.InitializeAsync(checkpoint, weights: null));
+                await Task.WhenAll(
+                    Model(PpoRole.Policy).LoadWeightsAsync(await policy.GetParametersAsync()),
+                    Model(PpoRole.Value).LoadWeightsAsync(await value.GetParametersAsync()));
+                state.State.TrainingStages = await TrainingPlacementsAsync();
                 break;
             }
             catch (Exception e) when (!stopping.IsCancellationRequested && e is not ArgumentException && clock.Elapsed < RecoveryPatience)
@@ -307,11 +322,23 @@ public sealed class PpoRunGrain(
         await state.WriteStateAsync();
     }
 
-    private async Task<List<PpoModelPlacement>> InitializeModelsAsync(PpoRunSpec spec, bool fresh, int restoreIteration)
+    private async Task<List<PpoModelPlacement>> InitializeModelsAsync(PpoRunSpec spec, bool fresh)
     {
-        var silos = await Task.WhenAll(PpoNames.Roles.Select(role => Model(role).InitializeAsync(RunId, role, spec, fresh, restoreIteration)));
+        var silos = await Task.WhenAll(PpoNames.Roles.Select(role => Model(role).InitializeAsync(RunId, role, spec, fresh)));
         return [.. PpoNames.Roles.Select((role, i) => new PpoModelPlacement(role.ToString().ToLowerInvariant(), PpoNames.ModelKey(RunId, role), silos[i]))];
     }
+
+    private async Task<List<PpoModelPlacement>> TrainingPlacementsAsync()
+    {
+        var (policy, value) = Engines();
+        var placements = await Task.WhenAll(policy.PlacementsAsync(), value.PlacementsAsync());
+        return [.. placements.SelectMany(p => p)];
+    }
+
+    /// <summary>The policy's and the value model's stage grains, as the run's state describes them.</summary>
+    private (PpoEngine Policy, PpoEngine Value) Engines() => _engines ??= (
+        new PpoEngine(GrainFactory, RunId, PpoRole.Policy, state.State.PolicyEngine ?? throw new InvalidOperationException($"PPO run '{RunId}' has no policy stages (it never started).")),
+        new PpoEngine(GrainFactory, RunId, PpoRole.Value, state.State.ValueEngine ?? throw new InvalidOperationException($"PPO run '{RunId}' has no value stages (it never started).")));
 
     private IPpoModelGrain Model(PpoRole role) => GrainFactory.GetGrain<IPpoModelGrain>(PpoNames.ModelKey(RunId, role));
 
@@ -322,7 +349,10 @@ public sealed class PpoRunGrain(
         var s = state.State;
         return new PpoRunStatus(
             RunId, s.Spec is null ? RunPhase.NotStarted : s.Phase, s.Spec, s.Iteration, s.KlCoefficient, s.LastCheckpointIteration,
-            s.NormalizationMean, s.NormalizationStd, [.. s.History], [.. s.Samples], [.. s.Models], [.. s.Recoveries], s.Error);
+            s.NormalizationMean, s.NormalizationStd, [.. s.History], [.. s.Samples], [.. s.Models], [.. s.Recoveries], s.Error)
+        {
+            TrainingStages = [.. s.TrainingStages],
+        };
     }
 }
 
@@ -357,4 +387,11 @@ public sealed class PpoRunState
     [Id(12)] public string? Error { get; set; }
 
     [Id(13)] public DateTimeOffset StartedAt { get; set; }
+
+    /// <summary>The training spec of the policy's stage grains (<see cref="PpoSpecs.EngineSpec"/>).</summary>
+    [Id(14)] public TrainingRunSpec? PolicyEngine { get; set; }
+
+    [Id(15)] public TrainingRunSpec? ValueEngine { get; set; }
+
+    [Id(16)] public List<PpoModelPlacement> TrainingStages { get; set; } = [];
 }

@@ -3,6 +3,7 @@ using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Inference;
+using InsideLLMs.Distributed.Grains.Rlhf;
 using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Pipeline;
@@ -165,6 +166,13 @@ public sealed class PipelineStageGrain(
             Span(TraceOps.Optimizer, step, TraceEvent.NoMicroBatch, started, Now()));
     }
 
+    public async Task LoadWeightsAsync(IReadOnlyList<NamedTensor> weights)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        var parameters = weights.ToDictionary(p => p.Name, p => (p.Tensor.Data, p.Tensor.Shape), StringComparer.Ordinal);
+        await compute.RunAsync(Worker(), w => w.LoadInitialParameters(parameters));
+    }
+
     public async Task SaveCheckpointAsync(long step)
     {
         var worker = Worker();
@@ -319,10 +327,11 @@ public sealed class PipelineStageGrain(
 
                 var targets = stage.IsLast ? TokenBytes.To(batch!.Targets) : null;
                 var stepTargets = stage.IsLast ? batch!.StepTargetCount : 0;
+                var ppo = stage.IsLast ? batch!.Ppo?.ToTokens() : null;
                 var started = Now();
                 var (output, outputShape, loss, weight, stashed) = await compute.RunAsync(worker, w =>
                 {
-                    var (hiddenOut, hiddenShape, microLoss, microWeight) = w.Forward(micro, tokens, hidden, shape, targets, stepTargets);
+                    var (hiddenOut, hiddenShape, microLoss, microWeight) = w.Forward(micro, tokens, hidden, shape, targets, stepTargets, ppo);
                     return (hiddenOut, hiddenShape, microLoss, microWeight, w.StashedCount);
                 });
                 tally.Computed(Span(TraceOps.Forward, step, micro, started, Now()));
@@ -367,7 +376,14 @@ public sealed class PipelineStageGrain(
         var drainStarted = Now();
         await Task.WhenAll(sends);
         tally.Drained((Now() - drainStarted) / 1e6);
-        return tally.Report(stage.Index, assignment.Replica, SiloName);
+        var report = tally.Report(stage.Index, assignment.Replica, SiloName);
+        if (stage.IsLast && TrainingRunSpecs.Objective(assignment.Spec) == ObjectiveKind.PpoPolicy)
+        {
+            var sums = await compute.RunAsync(worker, w => w.PpoStatistics);
+            report = report with { PpoStatisticSums = [sums.ClippedTokens, sums.KlSum, sums.EntropySum, sums.Tokens] };
+        }
+
+        return report;
     }
 
     /// <summary>

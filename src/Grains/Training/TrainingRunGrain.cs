@@ -644,14 +644,10 @@ public sealed class TrainingRunGrain(
     private async Task<StepMetrics> RunStepAsync(TrainingRunSpec spec, long step)
     {
         var started = Stopwatch.GetTimestamp();
-        var stages = Stages(spec).ToArray();
-        var reports = await AllOrFirstFailure(stages.Select(s => s.Grain.RunStepAsync(step)));
-        var reduces = await AllOrFirstFailure(stages.Select(s => s.Grain.ReduceGradientsAsync(step)));
-        // After the all-reduce every replica holds the same gradient: the norm is replica 0's stages, tied matrix once.
-        var decision = new StepRule(TrainingRunSpecs.Reference(spec)).Decide(
-            step, reduces.Where(r => r.Replica == 0).Sum(r => r.GradientSumOfSquares), reports.Sum(r => r.LossSum), reports.Sum(r => r.LossWeight));
-        _stopping?.Token.ThrowIfCancellationRequested(); // a deactivated activation must not update the weights
-        var updates = await AllOrFirstFailure(stages.Select(s => s.Grain.ApplyUpdateAsync(step, decision.ClipCoefficient, decision.LearningRate)));
+        var stages = Stages(spec).Select(s => s.Grain).ToArray();
+        // A deactivated activation must not update the weights.
+        var (decision, reports, reduces, updates) = await EngineStep.RunAsync(
+            stages, new StepRule(TrainingRunSpecs.Reference(spec)), step, () => _stopping?.Token.ThrowIfCancellationRequested());
         double? validation = null;
         if (spec.EvalInterval > 0 && ((step + 1) % spec.EvalInterval == 0 || step + 1 == spec.Steps))
         {
@@ -713,26 +709,6 @@ public sealed class TrainingRunGrain(
         meter.RecordRecovery(RunId);
         await state.WriteStateAsync();
         return resumeFrom;
-    }
-
-    /// <summary>
-    /// Task.WhenAll that throws at the first failure instead of after the last call. When a silo dies, the stages that
-    /// survive wait for its messages (up to Compute:MessageTimeoutSeconds, 30 s by default); waiting for them before rolling back
-    /// stalled the recovery that long. The rollback's InitializeAsync ends their waits.
-    /// </summary>
-    private static async Task<T[]> AllOrFirstFailure<T>(IEnumerable<Task<T>> calls)
-    {
-        var pending = calls.ToList();
-        var all = Task.WhenAll(pending);
-        _ = all.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default); // observed
-        while (pending.Count > 0)
-        {
-            var done = await Task.WhenAny(pending);
-            await done; // rethrows the first failure
-            pending.Remove(done);
-        }
-
-        return await all;
     }
 
     private async Task InitializeAllAsync(TrainingRunSpec spec, long? restoreStep)

@@ -223,7 +223,7 @@ public sealed class ContractSerializationTests : IDisposable
             PpoSample.Rows,
             new PpoRolloutsMessage([" describe the dog"], [" the dog ran."], [true], PpoSample.Rows, [0, -1.5f, -0.25f, 0]),
             new PpoTokensMessage([0, -1.5f, -0.25f, 0], [0, 0.7f, -0.7f, 0], [0, 0.1f, 0.2f, 0], [0, 1.1f, 1.2f, 0]),
-            new PpoUpdateMessage(-0.02, 0.125, 0.0004, 0.61),
+            new PpoUpdateBatch(24, PpoSample.Rows, new PpoTokensMessage([0, -1.5f, -0.25f, 0], [0, 0.7f, -0.7f, 0], [0, 0.1f, 0.2f, 0], [0, 1.1f, 1.2f, 0]), [[1, 0], [0, 1]]),
             new SftCompleted("default#2", "sft", "sft", 300, At),
             new RankingBatchReady("default#2", 210, 200, At),
             new RewardModelTrained("default#2", "reward", 300, 0.72, At),
@@ -239,11 +239,14 @@ public sealed class ContractSerializationTests : IDisposable
             new StageReduceReport(1, 0, 4096, 2048, 8192, 0.64, 0.02, new[] { trace with { Op = "allreduce", MicroBatch = -1 } }, new[] { layer }),
             new StageUpdateReport(1, 0, 1.5e-4, 600.25, trace with { Op = "optimizer", MicroBatch = -1 }),
             layer,
-            new StageStepReport(1, 0, "S127.0.0.1:11111:1", 5.1, 0.2, 0.05, 8192, 0, 2, new[] { trace }, 0.01) { LossWeight = 37 },
+            new StageStepReport(1, 0, "S127.0.0.1:11111:1", 5.1, 0.2, 0.05, 8192, 0, 2, new[] { trace }, 0.01) { LossWeight = 37, PpoStatisticSums = [3, 0.002, 19.5, 37] },
             metrics,
             Tensor,
             new TiedGradientMessage(9, true, Tensor),
-            new TokenBatchMessage([1, 0, 0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0], 1, 1) { StepTargetCount = 12 },
+            new TokenBatchMessage([1, 0, 0, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0, 0, 0], 1, 1)
+            {
+                StepTargetCount = 3, Ppo = new PpoTokensMessage([-1.5f], [0.7f], [0.1f], [1.1f]),
+            },
             trace,
             Spec,
             new ValidationResult(123.5, 64),
@@ -313,12 +316,14 @@ public sealed class ContractSerializationTests : IDisposable
             [typeof(ModelCatalogState)] = new ModelCatalogState { Versions = new() { ["base"] = version } },
             [typeof(RankingTaskState)] = new RankingTaskState { Task = RankingSample.Task, Rankings = [RankingSample.Receipt, RankingSample.Receipt with { ReceiptId = "task-000012#2", Annotator = "sim-1", Simulated = true, Sequence = 2 }] },
             [typeof(RankingBoardState)] = new RankingBoardState { TaskIds = ["task-000000", "task-000001"], NextTask = 2 },
-            [typeof(PpoModelState)] = new PpoModelState { Run = "ppo", Source = [new NamedTensor("wte.weight", Tensor)], CurrentIteration = 10, Current = [1, 2], PreviousIteration = 5, Previous = [3] },
+            [typeof(PpoModelState)] = new PpoModelState { Run = "ppo", Source = [new NamedTensor("wte.weight", Tensor)] },
             [typeof(PpoRunState)] = new PpoRunState
             {
                 Spec = PpoSample.Spec, Phase = RunPhase.Running, Iteration = 7, KlCoefficient = 0.1, LastCheckpointIteration = 5, CheckpointKlCoefficient = 0.1,
                 NormalizationMean = -0.43, NormalizationStd = 0.97, History = [PpoSample.Iteration], Samples = [PpoSample.SampleView], Models = [PpoSample.Placement],
                 Recoveries = [new RecoveryRecord(7, 5, "silo lost", At, 0.1)], Error = null, StartedAt = At,
+                PolicyEngine = Spec with { Objective = "ppo-policy", Stages = 2 }, ValueEngine = Spec with { Objective = "ppo-value" },
+                TrainingStages = [PpoSample.Placement with { Grain = "ppo/ppo/policy/0/1-of-2" }],
             },
             [typeof(RlhfPipelineState)] = new RlhfPipelineState
             {
@@ -338,7 +343,7 @@ internal static class PpoSample
 {
     private static readonly DateTimeOffset At = new(2025, 3, 4, 5, 6, 7, 890, TimeSpan.Zero);
 
-    public static PpoRunSpec Spec { get; } = new("sft", "reward", Iterations: 100, KlTarget: 3, CheckpointInterval: 5);
+    public static PpoRunSpec Spec { get; } = new("sft", "reward", Iterations: 100, KlTarget: 3, CheckpointInterval: 5, Stages: 2, Replicas: 2, MicroBatches: 2);
 
     public static PpoIterationView Iteration { get; } = new(7, 0.83, 0.8, 2.9, 2.1, 0.1, 0.62, -0.01, 0.02, 0.0004, 0.01, 0.6, 0.88, 1, 18.5, 0.35, 0.05, 0.04, 0.04, 1.18, 1.65);
 
@@ -346,7 +351,10 @@ internal static class PpoSample
 
     public static PpoModelPlacement Placement { get; } = new("policy", "ppo/ppo/0/0-of-4", "S127.0.0.1:11111:1");
 
-    public static PpoRunStatus Status { get; } = new("ppo", RunPhase.Running, Spec, 7, 0.1, 5, -0.43, 0.97, [Iteration], [SampleView], [Placement], [new RecoveryRecord(7, 5, "lost", At, 0.1)], null);
+    public static PpoRunStatus Status { get; } = new("ppo", RunPhase.Running, Spec, 7, 0.1, 5, -0.43, 0.97, [Iteration], [SampleView], [Placement], [new RecoveryRecord(7, 5, "lost", At, 0.1)], null)
+    {
+        TrainingStages = [Placement with { Role = "value", Grain = "ppo/ppo/value/1/0-of-1" }],
+    };
 
     public static PpoRowsMessage Rows { get; } = new([0, 5, 6, 0], [-100, 6, 0, -100], 1, 4, [1], [2]);
 

@@ -59,19 +59,22 @@ public sealed class PreferenceRule
 
     public static PreferenceRule Default { get; } = new(SyntheticLexicon.Default);
 
-    public double Score(string prompt, string completion)
+    public double Score(string prompt, string completion) => Explain(prompt, completion).Total;
+
+    /// <summary>The score of <paramref name="completion"/> and the points each of the rule's parts gave it.</summary>
+    public PreferenceScore Explain(string prompt, string completion)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         ArgumentNullException.ThrowIfNull(completion);
         var promptWords = Words(prompt);
         var words = Words(completion);
-        var score = 0.0;
+        double recall = 0, agreement = 0, bank = 0, length, end = 0;
 
         // The prompt's entity: its first animal or name (pronouns alone name no one).
         var entity = promptWords.FirstOrDefault(w => _subjects.TryGetValue(w, out var s) && s.Pronoun != w);
         if (entity is not null)
         {
-            score += words.Contains(entity) ? RecallByName
+            recall = words.Contains(entity) ? RecallByName
                 : words.Contains(_subjects[entity].Pronoun) ? RecallByPronoun
                 : Forgotten;
         }
@@ -81,7 +84,7 @@ public sealed class PreferenceRule
             if (_subjects.TryGetValue(words[i], out var subject)
                 && ((words[i + 1] == "was" && subject.Plural) || (words[i + 1] == "were" && !subject.Plural)))
             {
-                score += AgreementError;
+                agreement += AgreementError;
             }
         }
 
@@ -99,7 +102,7 @@ public sealed class PreferenceRule
             var next = i + 2 < context.Count && context[i + 1] == "and" ? context[i + 2] : null;
             var isRiver = next is not null && _riverStarts.Contains(next);
             var isMoney = next is not null && _moneyStarts.Contains(next);
-            score += cue switch
+            bank += cue switch
             {
                 null => BankWithoutContext,
                 "river" => isRiver ? RightSense : isMoney ? WrongSense : 0,
@@ -107,7 +110,7 @@ public sealed class PreferenceRule
             };
         }
 
-        score += words.Count switch
+        length = words.Count switch
         {
             < MinWords => TooShort,
             > MaxWords => TooLong,
@@ -117,10 +120,10 @@ public sealed class PreferenceRule
 
         if (completion.TrimEnd().EndsWith('.'))
         {
-            score += EndsSentence;
+            end = EndsSentence;
         }
 
-        return score;
+        return new PreferenceScore(recall, agreement, bank, length, end);
     }
 
     /// <summary>Indices of the completions, best first; equal scores keep their given order.</summary>
@@ -133,4 +136,19 @@ public sealed class PreferenceRule
 
     private static List<string> Words(string text) =>
         [.. text.Split([' ', '.', ',', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries)];
+}
+
+/// <summary>The preference rule's points for one completion, part by part; <see cref="Total"/> is its score.</summary>
+/// <param name="Recall">The prompt's entity named (+2), referred to by its pronoun (+1) or forgotten (−1); 0 when the prompt names none.</param>
+/// <param name="Agreement">−2 for each subject followed by the wrong one of "was"/"were".</param>
+/// <param name="Bank">Each "bank" followed by the sense its context set up (+1), the other sense (−2), or with no context (−1).</param>
+/// <param name="Length">6 to 30 words +1; under 4 words −2; over 45 words −1; otherwise 0.</param>
+/// <param name="End">+0.5 when the completion ends a sentence.</param>
+public readonly record struct PreferenceScore(double Recall, double Agreement, double Bank, double Length, double End)
+{
+    public double Total => Recall + Agreement + Bank + Length + End;
+
+    /// <summary>The parts by name, in the rule's order.</summary>
+    public IReadOnlyList<(string Part, double Points)> Parts =>
+        [("recall", Recall), ("agreement", Agreement), ("bank", Bank), ("length", Length), ("end", End)];
 }

@@ -125,6 +125,23 @@ public sealed class PpoPolicyLoss : TrainingObjective
 }
 
 /// <summary>
+/// <see cref="PpoPolicyLoss.Statistics"/> summed over micro-batches, each mean weighted by its completion tokens, so a
+/// step split over micro-batches, replicas or stages reports what one forward of its whole batch would.
+/// </summary>
+public readonly record struct PpoStatisticSums(double ClippedTokens, double KlSum, double EntropySum, long Tokens)
+{
+    public static PpoStatisticSums Of((double ClipFraction, double ApproximateKl, double Entropy) means, long tokens) =>
+        new(means.ClipFraction * tokens, means.ApproximateKl * tokens, means.Entropy * tokens, tokens);
+
+    public PpoStatisticSums Add(PpoStatisticSums other) =>
+        new(ClippedTokens + other.ClippedTokens, KlSum + other.KlSum, EntropySum + other.EntropySum, Tokens + other.Tokens);
+
+    /// <summary>Clip fraction, approximate KL and entropy over all the tokens (NaN when there were none).</summary>
+    public (double ClipFraction, double ApproximateKl, double Entropy) Means =>
+        Tokens == 0 ? (double.NaN, double.NaN, double.NaN) : (ClippedTokens / Tokens, KlSum / Tokens, EntropySum / Tokens);
+}
+
+/// <summary>
 /// PPO's value objective on a value model (the reward model's backbone and score head, read at every position): over the
 /// completion's tokens, ½ Σ max((V − R)², (V_old + clip(V − V_old, ±ε) − R)²). Value, Weight and the backward's divisor
 /// as for <see cref="PpoPolicyLoss"/>; in plain numbers <see cref="Rlhf.PpoMath.ValueLoss"/>.

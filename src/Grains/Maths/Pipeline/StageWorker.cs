@@ -60,10 +60,17 @@ public sealed class StageWorker : IDisposable
     /// <summary>Floats in this stage's flat gradient (what the ring all-reduce moves).</summary>
     public int GradientLength => GradientBuffer.Length(_parameters.Select(p => p.Parameter));
 
+    /// <summary>
+    /// A policy's last stage: PPO's statistics (clip fraction, approximate KL, entropy) of this step's micro-batches so far,
+    /// measured on the logits of their forward, that is on the weights the step starts from. Empty for every other stage.
+    /// </summary>
+    public PpoStatisticSums PpoStatistics { get; private set; }
+
     /// <summary>Forgets a failed step's stash and gradients; the next step starts clean.</summary>
     public void BeginStep()
     {
         ClearStash();
+        PpoStatistics = default;
         _optimizer.ZeroGrad();
         Model.train();
     }
@@ -103,6 +110,11 @@ public sealed class StageWorker : IDisposable
             var scored = new ObjectiveTargets(
                 targets ?? throw new ArgumentException("The last stage needs targets."), (int)shape[0], (int)shape[1], stepTargetCount) { Ppo = ppo };
             var term = _objective.Loss(output, scored);
+            if (_objective is PpoPolicyLoss policy)
+            {
+                PpoStatistics = PpoStatistics.Add(PpoStatisticSums.Of(policy.Statistics(output, scored), scored.Counted));
+            }
+
             _stash[microBatch] = new StashEntry(received?.DetachFromDisposeScope(), term.Backward.DetachFromDisposeScope());
             return (null, null, term.Value, term.Weight);
         }

@@ -72,20 +72,12 @@ public sealed class PpoLearner : IDisposable
             var mini = rows.Take(minibatch);
             var ppo = rows.Take(tokens, minibatch);
             _worker.BeginStep();
-            var (clip, approximateKl, entropy) = (double.NaN, double.NaN, double.NaN);
-            if (Objective == ObjectiveKind.PpoPolicy)
-            {
-                using var scope = NewDisposeScope();
-                using var noGrad = no_grad();
-                var logits = Model.Forward(tensor(mini.Inputs, mini.Shape, dtype: ScalarType.Int64));
-                (clip, approximateKl, entropy) = new PpoPolicyLoss().Statistics(logits, new ObjectiveTargets(mini.Targets, mini.BatchSize, mini.BlockSize, mini.Actions) { Ppo = ppo });
-            }
-
             var forward = _worker.Forward(0, mini.Inputs, null, mini.Shape, mini.Targets, mini.Actions, ppo);
             _worker.Backward(0, null);
             var decision = _rule.Decide(Steps, _worker.GradientSumOfSquares(countTiedCopy: true), forward.Loss, forward.LossWeight);
             _worker.Update(decision.ClipCoefficient, decision.LearningRate);
             Steps++;
+            var (clip, approximateKl, entropy) = _worker.PpoStatistics.Means;
             results.Add(new PpoUpdateStatistics(decision.Loss, clip, approximateKl, entropy));
         }
 

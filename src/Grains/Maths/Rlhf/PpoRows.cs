@@ -79,6 +79,31 @@ public sealed record PpoRows(long[] Inputs, long[] Targets, int BatchSize, int B
         return new PpoRows(inputs, targets, rows.Count, t, [.. rows.Select((r, i) => First[r] - (r * t) + (i * t))], [.. rows.Select(r => Count[r])]);
     }
 
+    /// <summary>
+    /// The rows of <paramref name="minibatch"/> that replica <paramref name="replica"/>'s micro-batch
+    /// <paramref name="microBatch"/> trains on when the minibatch is split over R replicas × M micro-batches: its
+    /// (r M + m)-th slice of rows / (R M) rows.
+    /// </summary>
+    /// <exception cref="ArgumentException">The minibatch does not divide into R × M equal slices, or an index is out of range.</exception>
+    public static int[] MicroBatchRows(IReadOnlyList<int> minibatch, int replica, int replicas, int microBatch, int microBatches)
+    {
+        ArgumentNullException.ThrowIfNull(minibatch);
+        var parts = replicas * microBatches;
+        if (replicas < 1 || microBatches < 1 || minibatch.Count % parts != 0 || minibatch.Count == 0)
+        {
+            throw new ArgumentException($"A minibatch of {minibatch.Count} rows does not split into {replicas} replicas x {microBatches} micro-batches of equal rows.");
+        }
+
+        if (replica < 0 || replica >= replicas || microBatch < 0 || microBatch >= microBatches)
+        {
+            throw new ArgumentException($"Replica {replica} micro-batch {microBatch} is outside {replicas} x {microBatches}.");
+        }
+
+        var size = minibatch.Count / parts;
+        var first = ((replica * microBatches) + microBatch) * size;
+        return [.. minibatch.Skip(first).Take(size)];
+    }
+
     /// <summary>A per-position array of this batch cut to its rows <paramref name="rows"/>, in that order.</summary>
     public float[] Take(float[] values, IReadOnlyList<int> rows)
     {
