@@ -12,8 +12,9 @@ namespace InsideLLMs.Distributed.Tests.Cluster;
 
 /// <summary>
 /// PPO on the cluster computes what one process computes: the policy, value and reference as grains on the silos the
-/// placement chose, the reward run's scorer grain, the run grain driving <see cref="PpoLoop"/>; against
-/// <see cref="PpoTrainer"/> from the same source weights, iteration by iteration and weight by weight.
+/// placement chose, the reward run's scorer grain, the run grain driving <see cref="PpoLoop"/>, the policy's and value
+/// model's updates on stage grains in pipeline stages and data-parallel replicas; against <see cref="PpoTrainer"/> from
+/// the same source weights, iteration by iteration and weight by weight.
 /// </summary>
 [Collection(ClusterCollection.Name)]
 public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper output)
@@ -32,15 +33,27 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
 
     private static readonly SemaphoreSlim Sources = new(1, 1);
 
-    [Fact]
-    public async Task Ppo_OnTheCluster_MatchesThePpoTrainerFromTheSameWeights()
+    /// <summary>The updates in one stage, in 2 stages × 2 replicas, and in 2 stages × 2 micro-batches: each equals one process.</summary>
+    [Theory]
+    [InlineData(1, 1, 1)]
+    [InlineData(2, 2, 1)]
+    [InlineData(2, 1, 2)]
+    public async Task Ppo_OnTheCluster_MatchesThePpoTrainerFromTheSameWeights(int stages, int replicas, int microBatches)
     {
         await SourcesAsync();
-        var run = fixture.Grains.GetGrain<IPpoRunGrain>("ppo-equivalence");
-        var started = await run.StartAsync(Spec);
+        var run = fixture.Grains.GetGrain<IPpoRunGrain>($"ppo-equivalence-{stages}x{replicas}x{microBatches}");
+        var layout = Spec with { Stages = stages, Replicas = replicas, MicroBatches = microBatches };
+        var started = await run.StartAsync(layout);
         Assert.Equal(["policy", "value", "reference", "reward"], started.Models.Select(m => m.Role));
         output.WriteLine(string.Join(", ", started.Models.Select(m => $"{m.Role} on {m.Silo}")));
         Assert.True(started.Models.Select(m => m.Silo).Distinct().Count() == 2, "the four models are spread over both silos");
+        output.WriteLine("training stages: " + string.Join(", ", started.TrainingStages.Select(m => $"{m.Grain} on {m.Silo}")));
+        Assert.Equal(2 * stages * replicas, started.TrainingStages.Count);
+        Assert.Equal(stages * replicas, started.TrainingStages.Count(m => m.Role == "policy"));
+        if (stages * replicas > 1)
+        {
+            Assert.True(started.TrainingStages.Select(m => m.Silo).Distinct().Count() == 2, "the training stages are spread over both silos");
+        }
 
         var status = await WaitAsync(run);
         Assert.True(status.Phase == RunPhase.Completed, $"the PPO run ended {status.Phase}: {status.Error}");
@@ -123,6 +136,10 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
         Assert.Contains("Rollouts must be at least 2", range.Message, StringComparison.Ordinal);
         var interval = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Spec with { CheckpointInterval = 0 }));
         Assert.Contains("CheckpointInterval", interval.Message, StringComparison.Ordinal);
+        var uneven = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Spec with { Replicas = 3 }));
+        Assert.Contains("A minibatch of 2 rollouts (rollouts 4 / miniBatches 2) cannot be cut into replicas 3 x microBatches 1", uneven.Message, StringComparison.Ordinal);
+        var deep = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Spec with { Stages = 3 }));
+        Assert.Contains("PPO's stages 3 exceed the model's 2 layers", deep.Message, StringComparison.Ordinal);
 
         var training = fixture.Grains.GetGrain<ITrainingRunGrain>("ppo-source-still-training");
         await training.StartAsync(Base with { Steps = 100_000, CheckpointInterval = 0 });

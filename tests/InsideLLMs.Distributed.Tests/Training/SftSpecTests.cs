@@ -13,6 +13,8 @@ public sealed class SftSpecTests
     [InlineData("sft", "no/such", null, null, "initFrom 'no/such' is not a version name")]
     [InlineData("sft", "base", " ", null, "instructions must be 'synthetic' or a JSON Lines file")]
     [InlineData("pretrain", null, null, 42L, "initRevision pins the revision of initFrom")]
+    [InlineData("ppo-policy", null, null, null, "Objective 'ppo-policy' is a PPO run's update: start a PPO run (rlhf ppo start) instead.")]
+    [InlineData("ppo-value", null, null, null, "Objective 'ppo-value' is a PPO run's update")]
     public void Validate_ABadObjectiveSetting_IsRefusedNamingIt(string objective, string? initFrom, string? instructions, long? revision, string message)
     {
         var spec = new TrainingRunSpec { Objective = objective, InitFrom = initFrom, Instructions = instructions, InitRevision = revision };
