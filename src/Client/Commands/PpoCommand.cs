@@ -39,16 +39,19 @@ internal static class PpoCommand
         var klHorizon = new Option<double>("--kl-horizon") { Description = "The adaptive β's horizon, in completions.", DefaultValueFactory = _ => 10_000 };
         var checkpoint = new Option<int>("--checkpoint-interval") { Description = "Save the policy and value model every N iterations.", DefaultValueFactory = _ => 5 };
         var seed = new Option<long>("--seed") { Description = "Seed of the sampling and the minibatch shuffles.", DefaultValueFactory = _ => 8 };
+        var stages = new Option<int>("--stages") { Description = "Pipeline stages the policy's and the value model's updates run in.", DefaultValueFactory = _ => 1 };
+        var replicas = new Option<int>("--replicas") { Description = "Data-parallel replicas of those stages (a minibatch's rows are split over them).", DefaultValueFactory = _ => 1 };
+        var microBatches = new Option<int>("--micro-batches") { Description = "Micro-batches per replica per minibatch step.", DefaultValueFactory = _ => 1 };
         var command = new Command("start", "Starts a PPO run: the policy from --policy-run, the reward model and the value model from --reward-run.")
         {
-            gateway, run, policy, reward, iterations, rollouts, epochs, minibatches, policyLr, valueLr, kl, klTarget, klHorizon, checkpoint, seed,
+            gateway, run, policy, reward, iterations, rollouts, epochs, minibatches, policyLr, valueLr, kl, klTarget, klHorizon, checkpoint, seed, stages, replicas, microBatches,
         };
         command.SetCliAction(async (cli, cancellationToken) =>
         {
             var spec = new PpoRunSpec(
                 cli.GetValue(policy)!, cli.GetValue(reward)!, cli.GetValue(iterations), cli.GetValue(rollouts), cli.GetValue(epochs), cli.GetValue(minibatches),
                 cli.GetValue(policyLr), cli.GetValue(valueLr), cli.GetValue(kl), cli.GetValue(klTarget), cli.GetValue(klHorizon), Seed: cli.GetValue(seed),
-                CheckpointInterval: cli.GetValue(checkpoint));
+                CheckpointInterval: cli.GetValue(checkpoint), Stages: cli.GetValue(stages), Replicas: cli.GetValue(replicas), MicroBatches: cli.GetValue(microBatches));
             await using var connection = await ClusterVerbOptions.ConnectAsync(cli, gateway, cancellationToken);
             try
             {
@@ -143,6 +146,7 @@ internal static class PpoCommand
         {
             table.AddRow("from", $"policy {Markup.Escape(spec.PolicyRun)}, reward model {Markup.Escape(spec.RewardRun)}");
             table.AddRow("iteration", string.Create(CultureInfo.InvariantCulture, $"{status.Iteration} of {spec.Iterations} (checkpoint {status.LastCheckpointIteration})"));
+            table.AddRow("updates", string.Create(CultureInfo.InvariantCulture, $"{spec.Stages} stage(s) x {spec.Replicas} replica(s) x {spec.MicroBatches} micro-batch(es)"));
         }
 
         table.AddRow("β", status.KlCoefficient.ToString("0.0000", CultureInfo.InvariantCulture));
@@ -150,6 +154,11 @@ internal static class PpoCommand
         foreach (var model in status.Models)
         {
             table.AddRow($"{model.Role} on", Markup.Escape(model.Silo));
+        }
+
+        foreach (var stage in status.TrainingStages)
+        {
+            table.AddRow($"{stage.Role} training stage {Markup.Escape(stage.Grain[(stage.Grain.IndexOf('/', stage.Grain.IndexOf(stage.Role, StringComparison.Ordinal)) + 1)..])} on", Markup.Escape(stage.Silo));
         }
 
         foreach (var recovery in status.Recoveries)

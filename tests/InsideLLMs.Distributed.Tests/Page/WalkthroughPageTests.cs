@@ -393,6 +393,7 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         var started = await http.PostAsJsonAsync(new Uri("api/rlhf/ppo/ppo", UriKind.Relative), new
         {
             policyRun = "page-ppo-policy", rewardRun = "page-ppo-reward", iterations = 6, rollouts = 4, epochs = 1, miniBatches = 1, maxCompletionTokens = 8,
+            stages = 2, microBatches = 2,
         });
         Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync());
 
@@ -407,6 +408,7 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         var newest = status.GetProperty("samples").EnumerateArray().Where(x => x.GetProperty("iteration").GetInt32() == 6).ToArray();
         await Expect(page.Locator("#ppo-samples tbody tr").First.Locator("td").First).ToHaveTextAsync(newest[0].GetProperty("prompt").GetString()!);
         await Expect(page.Locator("#ppo-models")).ToContainTextAsync("policy: silo 127.0.0.1:");
+        await Expect(page.Locator("#ppo-training-stages")).ToContainTextAsync("2 stage(s) × 1 replica(s) × 2 micro-batch(es): policy on silo(s) 127.0.0.1:");
         await page.Locator("#ppo").ScrollIntoViewIfNeededAsync();
         await Expect(page.Locator("#ppo-chart .scatterlayer .trace")).ToHaveCountAsync(3, new() { Timeout = 30_000 });
         await page.Locator("#ppo").ScreenshotAsync(new() { Path = Path.Combine(fixture.Screenshots, "rlhf-ppo.png") });
