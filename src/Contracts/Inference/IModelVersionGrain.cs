@@ -21,6 +21,15 @@ public interface IModelVersionGrain : IGrainWithStringKey
     [ResponseTimeout("00:05:00")]
     Task<ModelVersionInfo> PublishPolicyAsync(string ppoRunId, int? stages = null);
 
+    /// <summary>
+    /// A PPO run publishes its policy's weights at iteration <paramref name="iteration"/> (a model of
+    /// <paramref name="spec"/>'s shape and corpus) in <paramref name="stages"/> inference stages, through which it then
+    /// samples its rollouts (<see cref="InferenceNames.PpoRolloutVersion"/>); recorded as run <c>ppo:{id}</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">A bad version name, or weights that are not the spec's model.</exception>
+    [ResponseTimeout("00:02:00")]
+    Task<ModelVersionInfo> PublishPpoRolloutAsync(string ppoRunId, int iteration, Training.TrainingRunSpec spec, IReadOnlyList<NamedTensor> parameters, int stages);
+
     /// <exception cref="ArgumentException">Nothing was published under this name.</exception>
     Task<ModelVersionInfo> GetInfoAsync();
 

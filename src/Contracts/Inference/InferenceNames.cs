@@ -12,6 +12,12 @@ public static class InferenceNames
     /// <summary>The run a version published from a PPO run's policy records: "ppo:{id}".</summary>
     public const string PpoRunPrefix = "ppo:";
 
+    /// <summary>
+    /// The version through which a PPO run samples its rollouts, "ppo.{id}": the policy's weights as its stages trained
+    /// them, republished after every update, served by the inference pipeline's stage grains like any version.
+    /// </summary>
+    public static string PpoRolloutVersion(string ppoRunId) => $"ppo.{ppoRunId}";
+
     public static string StageKey(string version, int stage) => $"{version}/{stage}";
 
     /// <summary>A generation session: <c>{version}/{session}</c>.</summary>

@@ -26,8 +26,8 @@ public interface IPpoRunGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// One of a PPO run's models (key: <see cref="PpoNames.ModelKey"/>): the policy samples and gives log-probabilities; the
-/// value model gives values; the reference gives log-probabilities; the reward model scores. The policy and value model
+/// One of a PPO run's models (key: <see cref="PpoNames.ModelKey"/>): the policy gives the rollouts' log-probabilities
+/// (they are sampled through the inference pipeline's grains); the value model gives values; the reference gives log-probabilities; the reward model scores. The policy and value model
 /// are trained on pipeline-stage grains of their own (<see cref="PpoNames.EngineRun"/>), whose weights these copies take
 /// after every update. At the start each copies its source run's weights into its own grain storage, so a recovery
 /// never depends on the source runs' grains.
@@ -44,9 +44,6 @@ public interface IPpoModelGrain : IGrainWithStringKey
     /// <summary>The reward model's raw score of each text as a completion of its instruction.</summary>
     [ResponseTimeout("00:05:00")]
     Task<double[]> ScoreAsync(string[] instructions, string[] texts);
-
-    [ResponseTimeout("00:05:00")]
-    Task<PpoRolloutsMessage> SampleAsync(int iteration);
 
     [ResponseTimeout("00:05:00")]
     Task<float[]> LogProbabilitiesAsync(PpoRowsMessage rows);
@@ -77,15 +74,6 @@ public sealed record PpoRowsMessage(
     [property: Id(3)] int BlockSize,
     [property: Id(4)] int[] First,
     [property: Id(5)] int[] Count);
-
-/// <summary>An iteration's completions: instructions, texts, whether each ended, their rows and the policy's log-probabilities.</summary>
-[GenerateSerializer, Immutable, Alias("PpoRolloutsMessage")]
-public sealed record PpoRolloutsMessage(
-    [property: Id(0)] string[] Instructions,
-    [property: Id(1)] string[] Texts,
-    [property: Id(2)] bool[] Ended,
-    [property: Id(3)] PpoRowsMessage Rows,
-    [property: Id(4)] float[] LogProbabilities);
 
 /// <summary>The rollout's per-token data: old log-probabilities, whitened advantages, old values, returns.</summary>
 [GenerateSerializer, Immutable, Alias("PpoTokensMessage")]

@@ -91,6 +91,18 @@ public sealed class ModelVersionGrain(
         return await StoreAsync($"{InferenceNames.PpoRunPrefix}{ppoRunId}", status.Iteration, last?.PolicyLoss, null, spec, parameters, stages);
     }
 
+    public Task<ModelVersionInfo> PublishPpoRolloutAsync(string ppoRunId, int iteration, TrainingRunSpec spec, IReadOnlyList<NamedTensor> parameters, int stages)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (!InferenceNames.IsValidVersionName(Name))
+        {
+            throw new ArgumentException($"'{Name}' is not a version name: use 1 to 64 letters, digits, '.', '-' or '_'.");
+        }
+
+        return StoreAsync($"{InferenceNames.PpoRunPrefix}{ppoRunId}", iteration, null, null, spec, parameters, stages);
+    }
+
     /// <summary>Stores <paramref name="parameters"/> (a language model's, trained with <paramref name="spec"/>'s model and corpus) as this version.</summary>
     private async Task<ModelVersionInfo> StoreAsync(
         string runId, long step, double? loss, double? validation, TrainingRunSpec spec, IReadOnlyList<NamedTensor> parameters, int? stages)

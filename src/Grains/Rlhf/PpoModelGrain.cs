@@ -12,7 +12,8 @@ namespace InsideLLMs.Distributed.Grains.Rlhf;
 
 /// <summary>
 /// One of a PPO run's models on whichever silo the stage placement chose, each a whole model that does not train here:
-/// the policy's copy samples and gives log-probabilities, the value model's gives values, the frozen reference gives
+/// the policy's copy gives the log-probabilities of the rollouts (sampled through the inference pipeline's grains), the
+/// value model's gives values, the frozen reference gives
 /// log-probabilities, the frozen reward model scores. The policy and value model train on stage grains of their own
 /// (<see cref="PpoEngine"/>); their copies here take the trained weights after every update. The maths runs on the
 /// silo's compute threads; the model is freed with the activation. Its source weights are in grain storage, so a model
@@ -90,7 +91,7 @@ public sealed class PpoModelGrain(
             await state.WriteStateAsync();
         }
 
-        _loaded = new Loaded(runId, role, options, vocabulary, new PpoPrompts(PpoPrompts.DefaultSeed), config, head);
+        _loaded = new Loaded(runId, role, options, vocabulary, config, head);
         return await GetSiloAsync();
     }
 
@@ -118,12 +119,6 @@ public sealed class PpoModelGrain(
         }
 
         return await compute.RunAsync(Model(), m => instructions.Select((instruction, i) => RewardScores.Score(m, loaded.Vocabulary, instruction, [texts[i]])[0]).ToArray());
-    }
-
-    public async Task<PpoRolloutsMessage> SampleAsync(int iteration)
-    {
-        var loaded = Require(PpoRole.Policy);
-        return (await compute.RunAsync(Model(), m => PpoModels.Sample(m, loaded.Vocabulary, loaded.Options, loaded.Prompts.At, iteration))).ToMessage();
     }
 
     public Task<float[]> LogProbabilitiesAsync(PpoRowsMessage rows)
@@ -165,7 +160,7 @@ public sealed class PpoModelGrain(
 
     private Owned<GptStage> Model() => _model ?? throw new InvalidOperationException($"PPO model {Key} has no model.");
 
-    private sealed record Loaded(string RunId, PpoRole Role, PpoOptions Options, ModelVocabulary Vocabulary, PpoPrompts Prompts, GptConfig Config, StageHead Head);
+    private sealed record Loaded(string RunId, PpoRole Role, PpoOptions Options, ModelVocabulary Vocabulary, GptConfig Config, StageHead Head);
 }
 
 /// <summary>A PPO model grain's stored state: the run it serves and its source weights.</summary>

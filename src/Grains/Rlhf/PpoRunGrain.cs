@@ -1,6 +1,10 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
+using InsideLLMs.Distributed.Contracts.Inference;
 using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
+using InsideLLMs.Distributed.Grains.Hosting;
+using InsideLLMs.Distributed.Maths.Pipeline;
 using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Rlhf;
 using Microsoft.Extensions.Logging;
@@ -20,6 +24,8 @@ namespace InsideLLMs.Distributed.Grains.Rlhf;
 /// </summary>
 public sealed class PpoRunGrain(
     [PersistentState("ppo-run", TrainingStorage.ProviderName)] IPersistentState<PpoRunState> state,
+    DatasetCache datasets,
+    AdmissionOptions admission,
     ILogger<PpoRunGrain> logger) : Grain, IPpoRunGrain, IPpoModels
 {
     /// <summary>Iterations whose sample completions the status keeps (4 each).</summary>
@@ -35,6 +41,8 @@ public sealed class PpoRunGrain(
     private PpoOptions? _options;
     private (PpoEngine Policy, PpoEngine Value)? _engines;
     private int _iteration; // the iteration PpoLoop is computing: its updates are engine steps from iteration × steps per iteration
+    private long? _rolloutRevision; // the revision of the rollout version that holds the policy's current weights
+    private readonly PpoPrompts _prompts = new(PpoPrompts.DefaultSeed);
 
     private string RunId => this.GetPrimaryKeyString();
 
@@ -61,9 +69,11 @@ public sealed class PpoRunGrain(
             var rewardSource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.RewardRun).GetStatusAsync()).Spec!;
             var engines = (Policy: PpoSpecs.EngineSpec(spec, PpoRole.Policy, policySource), Value: PpoSpecs.EngineSpec(spec, PpoRole.Value, rewardSource));
             _engines = (new PpoEngine(GrainFactory, RunId, PpoRole.Policy, engines.Policy), new PpoEngine(GrainFactory, RunId, PpoRole.Value, engines.Value));
+            var policyWeights = await Model(PpoRole.Policy).GetParametersAsync();
             await Task.WhenAll(
-                _engines.Value.Policy.InitializeAsync(null, await Model(PpoRole.Policy).GetParametersAsync()),
-                _engines.Value.Value.InitializeAsync(null, await Model(PpoRole.Value).GetParametersAsync()));
+                _engines.Value.Policy.InitializeAsync(null, policyWeights),
+                _engines.Value.Value.InitializeAsync(null, await Model(PpoRole.Value).GetParametersAsync()),
+                PublishRolloutAsync(spec, engines.Policy, 0, policyWeights));
             var admission = await Registry().TryAddAsync(RunId, limit: int.MaxValue, estimatedBytes: 0, clusterBudgetBytes: long.MaxValue);
             if (!admission.Admitted)
             {
@@ -74,7 +84,7 @@ public sealed class PpoRunGrain(
             {
                 Spec = spec, Phase = RunPhase.Running, KlCoefficient = spec.KlCoefficient, CheckpointKlCoefficient = spec.KlCoefficient,
                 NormalizationMean = reward.Mean, NormalizationStd = reward.Std, Models = placements, StartedAt = DateTimeOffset.UtcNow,
-                PolicyEngine = engines.Policy, ValueEngine = engines.Value, TrainingStages = await TrainingPlacementsAsync(),
+                PolicyEngine = engines.Policy, ValueEngine = engines.Value, TrainingStages = await TrainingPlacementsAsync(spec),
             };
             await state.WriteStateAsync();
             _options = options;
@@ -151,7 +161,63 @@ public sealed class PpoRunGrain(
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
-    async Task<PpoRollouts> IPpoModels.SampleAsync(int iteration) => (await Model(PpoRole.Policy).SampleAsync(iteration)).ToRollouts();
+    /// <summary>
+    /// The iteration's rollouts through the inference pipeline: each completion a generation session on the rollout
+    /// version's stage grains (their KV caches), drawn token by token from the logits the last stage returns, up to
+    /// Inference:MaxSessions at once; then their log-probabilities under the policy by one forward of the batch.
+    /// </summary>
+    async Task<PpoRollouts> IPpoModels.SampleAsync(int iteration)
+    {
+        var revision = _rolloutRevision ?? throw new InvalidOperationException($"PPO run '{RunId}' has not published its policy for sampling.");
+        var engine = state.State.PolicyEngine!;
+        var vocabulary = datasets.Get(engine).Vocabulary;
+        var plan = PpoModels.Plan(vocabulary, _options!, _prompts.At, iteration, engine.Context);
+        var first = GrainFactory.GetGrain<IInferenceStageGrain>(InferenceNames.StageKey(InferenceNames.PpoRolloutVersion(RunId), 0));
+        using var sessions = new SemaphoreSlim(Math.Max(1, admission.MaxSessions));
+        var completions = await Task.WhenAll(plan.Select(async p =>
+        {
+            await sessions.WaitAsync();
+            var session = $"{RunId}/{iteration}/{p.Row}";
+            try
+            {
+                return await PpoModels.CompleteAsync(
+                    async (tokens, start) =>
+                    {
+                        var logits = await first.ForwardAsync(new StageForward(session, revision, start, TokenBytes.From(tokens), null));
+                        return MemoryMarshal.Cast<byte, float>(logits.Data).ToArray();
+                    },
+                    p.Prompt, p.Seed, p.MaxTokens, engine.Context);
+            }
+            finally
+            {
+                sessions.Release();
+                await EndSessionAsync(first, session);
+            }
+        }));
+        var rows = PpoModels.Rows(plan, completions, engine.Context);
+        var logProbabilities = await Model(PpoRole.Policy).LogProbabilitiesAsync(rows.ToMessage());
+        return PpoModels.Rollouts(vocabulary, plan, completions, rows, logProbabilities);
+    }
+
+    /// <summary>Frees a session's caches; a stage lost with its silo has freed them already (and the iteration fails anyway).</summary>
+    private async Task EndSessionAsync(IInferenceStageGrain first, string session)
+    {
+        try
+        {
+            await first.EndSessionAsync(session);
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException or InvalidOperationException)
+        {
+            logger.LogDebug(e, "PPO run {Run}: session {Session} could not be ended", RunId, session);
+        }
+    }
+
+    /// <summary>The policy's weights at <paramref name="iteration"/> become the rollout version (in the update's stages), which the next rollouts are sampled through.</summary>
+    private async Task PublishRolloutAsync(PpoRunSpec spec, TrainingRunSpec policy, int iteration, IReadOnlyList<NamedTensor> weights)
+    {
+        var info = await GrainFactory.GetGrain<IModelVersionGrain>(InferenceNames.PpoRolloutVersion(RunId)).PublishPpoRolloutAsync(RunId, iteration, policy, weights, spec.Stages);
+        _rolloutRevision = info.Revision;
+    }
 
     Task<float[]> IPpoModels.ReferenceLogProbabilitiesAsync(PpoRows rows) => Model(PpoRole.Reference).LogProbabilitiesAsync(rows.ToMessage());
 
@@ -170,7 +236,10 @@ public sealed class PpoRunGrain(
     private async Task<IReadOnlyList<PpoUpdateStatistics>> UpdateAsync(PpoEngine engine, PpoRole role, PpoRows rows, PpoTokens tokens, IReadOnlyList<int[]> minibatches)
     {
         var statistics = await engine.UpdateAsync(rows, tokens, minibatches, _iteration * PpoSpecs.StepsPerIteration(_options!));
-        await Model(role).LoadWeightsAsync(await engine.GetParametersAsync());
+        var weights = await engine.GetParametersAsync();
+        await Task.WhenAll(
+            Model(role).LoadWeightsAsync(weights),
+            role == PpoRole.Policy ? PublishRolloutAsync(state.State.Spec!, state.State.PolicyEngine!, _iteration + 1, weights) : Task.CompletedTask);
         return statistics;
     }
 
@@ -300,10 +369,12 @@ public sealed class PpoRunGrain(
                 state.State.Models = await InitializeModelsAsync(spec, fresh: false);
                 var (policy, value) = Engines();
                 await Task.WhenAll(policy.InitializeAsync(checkpoint, weights: null), value.InitializeAsync(checkpoint, weights: null));
+                var policyWeights = await policy.GetParametersAsync();
                 await Task.WhenAll(
-                    Model(PpoRole.Policy).LoadWeightsAsync(await policy.GetParametersAsync()),
-                    Model(PpoRole.Value).LoadWeightsAsync(await value.GetParametersAsync()));
-                state.State.TrainingStages = await TrainingPlacementsAsync();
+                    Model(PpoRole.Policy).LoadWeightsAsync(policyWeights),
+                    Model(PpoRole.Value).LoadWeightsAsync(await value.GetParametersAsync()),
+                    PublishRolloutAsync(spec, state.State.PolicyEngine!, checkpoint, policyWeights));
+                state.State.TrainingStages = await TrainingPlacementsAsync(spec);
                 break;
             }
             catch (Exception e) when (!stopping.IsCancellationRequested && e is not ArgumentException && clock.Elapsed < RecoveryPatience)
@@ -328,11 +399,18 @@ public sealed class PpoRunGrain(
         return [.. PpoNames.Roles.Select((role, i) => new PpoModelPlacement(role.ToString().ToLowerInvariant(), PpoNames.ModelKey(RunId, role), silos[i]))];
     }
 
-    private async Task<List<PpoModelPlacement>> TrainingPlacementsAsync()
+    /// <summary>Where the policy's and value model's training stages run, and the rollout version's inference stages (role "rollout").</summary>
+    private async Task<List<PpoModelPlacement>> TrainingPlacementsAsync(PpoRunSpec spec)
     {
         var (policy, value) = Engines();
         var placements = await Task.WhenAll(policy.PlacementsAsync(), value.PlacementsAsync());
-        return [.. placements.SelectMany(p => p)];
+        var version = InferenceNames.PpoRolloutVersion(RunId);
+        var rollout = await Task.WhenAll(Enumerable.Range(0, spec.Stages).Select(async stage =>
+        {
+            var key = InferenceNames.StageKey(version, stage);
+            return new PpoModelPlacement("rollout", key, (await GrainFactory.GetGrain<IInferenceStageGrain>(key).DescribeAsync()).Silo);
+        }));
+        return [.. placements.SelectMany(p => p), .. rollout];
     }
 
     /// <summary>The policy's and the value model's stage grains, as the run's state describes them.</summary>

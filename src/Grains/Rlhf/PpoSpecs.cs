@@ -77,7 +77,7 @@ public static class PpoSpecs
             BatchSize = Math.Max(1, rows / (spec.Replicas * spec.MicroBatches)),
             Steps = (int)Math.Min(int.MaxValue, options.Iterations * StepsPerIteration(options)),
             LearningRate = rate, MinLearningRate = rate, WarmupSteps = 0, WeightDecay = 0, Beta1 = defaults.Beta1, Beta2 = defaults.Beta2,
-            GradClip = options.GradClip, Seed = options.Seed, CheckpointInterval = 0, EvalInterval = 0, EvalBatches = null,
+            GradClip = options.GradClip, CheckpointInterval = 0, EvalInterval = 0, EvalBatches = null,
             InitFrom = null, InitRevision = null, ResumeFrom = null, ResumeStep = null, Rankings = null, Instructions = null,
         };
         var model = TrainingRunSpecs.Model(engine, vocabularySize: 3);
@@ -102,12 +102,6 @@ public static class PpoSpecs
     public static PpoRowsMessage ToMessage(this PpoRows rows) => new(rows.Inputs, rows.Targets, rows.BatchSize, rows.BlockSize, rows.First, rows.Count);
 
     public static PpoRows ToRows(this PpoRowsMessage message) => new(message.Inputs, message.Targets, message.BatchSize, message.BlockSize, message.First, message.Count);
-
-    public static PpoRolloutsMessage ToMessage(this PpoRollouts rollouts) =>
-        new(rollouts.Instructions, rollouts.Texts, rollouts.Ended, rollouts.Rows.ToMessage(), rollouts.LogProbabilities);
-
-    public static PpoRollouts ToRollouts(this PpoRolloutsMessage message) =>
-        new(message.Instructions, message.Texts, message.Ended, message.Rows.ToRows(), message.LogProbabilities);
 
     public static PpoTokensMessage ToMessage(this PpoTokens tokens) => new(tokens.OldLogProbs, tokens.Advantages, tokens.OldValues, tokens.Returns);
 

@@ -48,8 +48,9 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
         output.WriteLine(string.Join(", ", started.Models.Select(m => $"{m.Role} on {m.Silo}")));
         Assert.True(started.Models.Select(m => m.Silo).Distinct().Count() == 2, "the four models are spread over both silos");
         output.WriteLine("training stages: " + string.Join(", ", started.TrainingStages.Select(m => $"{m.Grain} on {m.Silo}")));
-        Assert.Equal(2 * stages * replicas, started.TrainingStages.Count);
+        Assert.Equal((2 * stages * replicas) + stages, started.TrainingStages.Count);
         Assert.Equal(stages * replicas, started.TrainingStages.Count(m => m.Role == "policy"));
+        Assert.Equal(stages, started.TrainingStages.Count(m => m.Role == "rollout")); // the inference stages the rollouts are sampled through
         if (stages * replicas > 1)
         {
             Assert.True(started.TrainingStages.Select(m => m.Silo).Distinct().Count() == 2, "the training stages are spread over both silos");
@@ -92,6 +93,16 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
 
         Assert.Equal(expected[^1].Samples.Select(s => s.Completion), status.Samples.Where(s => s.Iteration == 3).Select(s => s.Completion));
         var parameters = (await run.GetPolicyParametersAsync()).ToDictionary(p => p.Name, p => p.Tensor);
+
+        // The rollouts were sampled through version ppo.{run}'s inference stages, which hold the policy after its last update.
+        var rollout = fixture.Grains.GetGrain<IModelVersionGrain>(InferenceNames.PpoRolloutVersion($"ppo-equivalence-{stages}x{replicas}x{microBatches}"));
+        var info = await rollout.GetInfoAsync();
+        Assert.Equal((3L, stages, $"ppo:ppo-equivalence-{stages}x{replicas}x{microBatches}"), (info.Step, info.Stages, info.RunId));
+        foreach (var p in await rollout.GetParametersAsync())
+        {
+            Assert.Equal(parameters[p.Name].Data, p.Tensor.Data);
+        }
+
         foreach (var (name, parameter) in reference.Policy.named_parameters())
         {
             var got = parameters[name];

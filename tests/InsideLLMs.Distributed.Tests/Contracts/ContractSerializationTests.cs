@@ -221,7 +221,6 @@ public sealed class ContractSerializationTests : IDisposable
             PpoRole.Reward,
             PpoSample.Status,
             PpoSample.Rows,
-            new PpoRolloutsMessage([" describe the dog"], [" the dog ran."], [true], PpoSample.Rows, [0, -1.5f, -0.25f, 0]),
             new PpoTokensMessage([0, -1.5f, -0.25f, 0], [0, 0.7f, -0.7f, 0], [0, 0.1f, 0.2f, 0], [0, 1.1f, 1.2f, 0]),
             new PpoUpdateBatch(24, PpoSample.Rows, new PpoTokensMessage([0, -1.5f, -0.25f, 0], [0, 0.7f, -0.7f, 0], [0, 0.1f, 0.2f, 0], [0, 1.1f, 1.2f, 0]), [[1, 0], [0, 1]]),
             new SftCompleted("default#2", "sft", "sft", 300, At),

@@ -25,31 +25,54 @@ public static class PpoModels
     public static PpoRollouts Sample(GptStage policy, ModelVocabulary vocabulary, PpoOptions options, Func<long, string> prompts, int iteration)
     {
         ArgumentNullException.ThrowIfNull(policy);
+        var plan = Plan(vocabulary, options, prompts, iteration, policy.Config.BlockSize);
+        var completions = plan.Select(p => Complete(policy, p.Prompt, p.Seed, p.MaxTokens)).ToArray();
+        var rows = Rows(plan, completions, policy.Config.BlockSize);
+        return Rollouts(vocabulary, plan, completions, rows, LogProbabilities(policy, rows));
+    }
+
+    /// <summary>
+    /// What iteration <paramref name="iteration"/> samples, row by row: the instruction, its prompt tokens, the row's seed
+    /// and how many tokens its completion may take. Wherever the tokens are drawn (here, or through the inference
+    /// pipeline's grains), <see cref="CompleteAsync"/> with these gives the same completions.
+    /// </summary>
+    /// <exception cref="ArgumentException">A prompt leaves no room for a completion in the context.</exception>
+    public static IReadOnlyList<RolloutPlan> Plan(ModelVocabulary vocabulary, PpoOptions options, Func<long, string> prompts, int iteration, int blockSize)
+    {
         ArgumentNullException.ThrowIfNull(vocabulary);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(prompts);
-        var blockSize = policy.Config.BlockSize;
-        var instructions = new string[options.Rollouts];
-        var promptTokens = new int[options.Rollouts][];
-        var completions = new int[options.Rollouts][];
-        var ended = new bool[options.Rollouts];
-        for (var row = 0; row < options.Rollouts; row++)
+        return [.. Enumerable.Range(0, options.Rollouts).Select(row =>
         {
-            instructions[row] = prompts(((long)iteration * options.Rollouts) + row);
-            promptTokens[row] = InstructionDataset.Prompt(instructions[row], vocabulary);
-            var room = blockSize - promptTokens[row].Length - 1;
+            var instruction = prompts(((long)iteration * options.Rollouts) + row);
+            var prompt = InstructionDataset.Prompt(instruction, vocabulary);
+            var room = blockSize - prompt.Length - 1;
             if (room < 1)
             {
-                throw new ArgumentException($"The prompt '{instructions[row]}' takes {promptTokens[row].Length} tokens: no room for a completion in a context of {blockSize}.");
+                throw new ArgumentException($"The prompt '{instruction}' takes {prompt.Length} tokens: no room for a completion in a context of {blockSize}.");
             }
 
-            var (tokens, done) = Complete(policy, promptTokens[row], DeterministicRandom.Mix(options.Seed, RolloutStream, iteration, row), Math.Min(options.MaxCompletionTokens, room));
-            (completions[row], ended[row]) = ([.. tokens], done);
-        }
+            return new RolloutPlan(row, instruction, prompt, DeterministicRandom.Mix(options.Seed, RolloutStream, iteration, row), Math.Min(options.MaxCompletionTokens, room));
+        })];
+    }
 
-        var rows = PpoRows.Build(promptTokens, completions, blockSize);
-        var texts = completions.Select(c => vocabulary.DecodeText(c.Where(t => t != ModelVocabulary.EndOfDocument))).ToArray();
-        return new PpoRollouts(instructions, texts, ended, rows, LogProbabilities(policy, rows));
+    /// <summary>The rows of the sampled completions (<see cref="PpoRows.Build"/>).</summary>
+    public static PpoRows Rows(IReadOnlyList<RolloutPlan> plan, IReadOnlyList<(List<int> Tokens, bool Ended)> completions, int blockSize)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(completions);
+        return PpoRows.Build([.. plan.Select(p => p.Prompt)], [.. completions.Select(c => c.Tokens.ToArray())], blockSize);
+    }
+
+    /// <summary>The rollouts of the sampled completions: their texts (the end token left out), whether each ended, the rows and the policy's log-probabilities of them.</summary>
+    public static PpoRollouts Rollouts(
+        ModelVocabulary vocabulary, IReadOnlyList<RolloutPlan> plan, IReadOnlyList<(List<int> Tokens, bool Ended)> completions, PpoRows rows, float[] logProbabilities)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(completions);
+        var texts = completions.Select(c => vocabulary.DecodeText(c.Tokens.Where(t => t != ModelVocabulary.EndOfDocument))).ToArray();
+        return new PpoRollouts([.. plan.Select(p => p.Instruction)], texts, [.. completions.Select(c => c.Ended)], rows, logProbabilities);
     }
 
     /// <summary>
@@ -60,38 +83,59 @@ public static class PpoModels
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(prompt);
-        var random = new DeterministicRandom(seed);
         var training = model.training;
         using var cache = new KvCache();
         using var noGrad = no_grad();
         model.eval();
         try
         {
-            var tokens = new List<int>();
-            var input = prompt.Select(t => (long)t).ToArray();
-            for (var i = 0; i < maxTokens && cache.Length + input.Length <= model.Config.BlockSize; i++)
-            {
-                using var scope = NewDisposeScope();
-                var logits = model.Forward(tensor(input, [1, input.Length], dtype: ScalarType.Int64), cache: cache); // (1, T, V)
-                var last = logits[0, -1].to(ScalarType.Float32).data<float>().ToArray();
-                var id = greedy
-                    ? Sampler.Pick(Sampler.Distribution(last, new SamplingOptions(Greedy: true)), 0)
-                    : Sampler.Pick(Sampler.Softmax(last), random.NextDouble());
-                tokens.Add(id);
-                if (id == ModelVocabulary.EndOfDocument)
+            // Every forward here runs inside the call: the task has completed when it returns.
+            return CompleteAsync(
+                (input, _) =>
                 {
-                    return (tokens, true);
-                }
-
-                input = [id];
-            }
-
-            return (tokens, false);
+                    using var scope = NewDisposeScope();
+                    var logits = model.Forward(tensor(input, [1, input.Length], dtype: ScalarType.Int64), cache: cache); // (1, T, V)
+                    return Task.FromResult(logits[0, -1].to(ScalarType.Float32).data<float>().ToArray());
+                },
+                prompt, seed, maxTokens, model.Config.BlockSize, greedy).GetAwaiter().GetResult();
         }
         finally
         {
             model.train(training);
         }
+    }
+
+    /// <summary>
+    /// A completion drawn token by token from a model with a KV cache wherever it runs: <paramref name="forward"/> takes
+    /// the new tokens and the position of the first (the prompt at 0, then each drawn token) and returns the logits of the
+    /// last position. At temperature 1 with the seed's generator (or greedy); the end token, when drawn, comes last.
+    /// </summary>
+    public static async Task<(List<int> Tokens, bool Ended)> CompleteAsync(
+        Func<long[], int, Task<float[]>> forward, IReadOnlyList<int> prompt, long seed, int maxTokens, int blockSize, bool greedy = false)
+    {
+        ArgumentNullException.ThrowIfNull(forward);
+        ArgumentNullException.ThrowIfNull(prompt);
+        var random = new DeterministicRandom(seed);
+        var tokens = new List<int>();
+        var input = prompt.Select(t => (long)t).ToArray();
+        var cached = 0;
+        for (var i = 0; i < maxTokens && cached + input.Length <= blockSize; i++)
+        {
+            var last = await forward(input, cached);
+            cached += input.Length;
+            var id = greedy
+                ? Sampler.Pick(Sampler.Distribution(last, new SamplingOptions(Greedy: true)), 0)
+                : Sampler.Pick(Sampler.Softmax(last), random.NextDouble());
+            tokens.Add(id);
+            if (id == ModelVocabulary.EndOfDocument)
+            {
+                return (tokens, true);
+            }
+
+            input = [id];
+        }
+
+        return (tokens, false);
     }
 
     /// <summary>log π(target) at temperature 1 at every position of <paramref name="rows"/> (0 where nothing is scored), one forward without a graph.</summary>
@@ -143,6 +187,9 @@ public static class PpoModels
         }
     }
 }
+
+/// <summary>One rollout to sample: its row, instruction, prompt tokens, the seed of its draws and the most tokens it may take.</summary>
+public sealed record RolloutPlan(int Row, string Instruction, int[] Prompt, long Seed, int MaxTokens);
 
 /// <summary>PPO's prompts: the built-in corpus's instructions from a seed's stream, without the held-out ones (kept for judging).</summary>
 public sealed class PpoPrompts(long seed, bool heldOut = false)
