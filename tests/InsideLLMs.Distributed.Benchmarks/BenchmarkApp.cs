@@ -13,12 +13,13 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
-/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|ppo|all]
+/// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|ppo|ppo-cluster|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
 ///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
 ///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T (of the ranked samples)];
 ///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
-///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--rank-temperature T] [--cache DIR] [--curves DIR]
+///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--rank-temperature T] [--cache DIR] [--curves DIR];
+///        ppo-cluster: [--iterations N (timed)]
 /// </summary>
 internal static class BenchmarkApp
 {
@@ -94,6 +95,9 @@ internal static class BenchmarkApp
                     }.Validate(),
                     IntOption(args, "--eval-prompts") ?? 200, IntOption(args, "--eval-every") ?? 0, StringOption(args, "--cache"), StringOption(args, "--curves"), DoubleOption(args, "--rank-temperature") ?? 1.0);
                 break;
+            case "ppo-cluster":
+                await PpoClusterBenchmark.RunAsync(results, IntOption(args, "--iterations") ?? 8);
+                break;
             case "profile":
                 Profile(threads, steps ?? 400);
                 break;
@@ -103,7 +107,7 @@ internal static class BenchmarkApp
                 Shakespeare(results, threads, corpus, steps);
                 break;
             default:
-                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, memory, sft, reward, all.");
+                Console.Error.WriteLine($"Unknown suite '{suite}'. Suites: throughput, synthetic, shakespeare, distributed, stress, page, memory, sft, reward, ppo, ppo-cluster, all.");
                 return 2;
         }
 

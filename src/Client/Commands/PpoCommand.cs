@@ -158,7 +158,8 @@ internal static class PpoCommand
 
         foreach (var stage in status.TrainingStages)
         {
-            table.AddRow($"{stage.Role} training stage {Markup.Escape(stage.Grain[(stage.Grain.IndexOf('/', stage.Grain.IndexOf(stage.Role, StringComparison.Ordinal)) + 1)..])} on", Markup.Escape(stage.Silo));
+            var what = stage.Role == "rollout" ? "rollout inference stage" : $"{stage.Role} training stage";
+            table.AddRow($"{what} {Markup.Escape(stage.Grain)} on", Markup.Escape(stage.Silo));
         }
 
         foreach (var recovery in status.Recoveries)

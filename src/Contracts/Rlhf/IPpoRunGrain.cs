@@ -1,10 +1,11 @@
 namespace InsideLLMs.Distributed.Contracts.Rlhf;
 
 /// <summary>
-/// A PPO run (key: its id). It drives the iterations: the policy grain samples, the reference, value and reward grains
-/// answer at once, the run computes rewards and advantages, then the policy and value grains update at once. Every <see cref="PpoRunSpec.CheckpointInterval"/> iterations the policy and value
-/// grains save their state to grain storage; a run whose model grain or own grain was lost resumes from the last
-/// checkpoint and computes what an uninterrupted run computes.
+/// A PPO run (key: its id). It drives the iterations: the rollouts are sampled through the inference pipeline's grains
+/// (the policy's weights published as version <c>ppo.{id}</c>), the reference, value and reward grains answer at once,
+/// the run computes rewards and advantages, then the policy's and the value model's stage grains update at once. Every
+/// <see cref="PpoRunSpec.CheckpointInterval"/> iterations the stage grains save their state to grain storage; a run that
+/// lost one of its grains, or its own, resumes from the last checkpoint and computes what an uninterrupted run computes.
 /// </summary>
 public interface IPpoRunGrain : IGrainWithStringKey
 {
@@ -19,6 +20,13 @@ public interface IPpoRunGrain : IGrainWithStringKey
 
     /// <summary>Called by every silo's supervisor: an active run whose activation has no loop (it was lost) resumes.</summary>
     Task EnsureRunningAsync();
+
+    /// <summary>
+    /// A silo about to leave asks for a checkpoint: the run saves one at the end of the iteration in flight and answers
+    /// with its iteration (an idle run answers with its last checkpoint's), so the silo's going loses no completed iteration.
+    /// </summary>
+    [ResponseTimeout("00:05:00")]
+    Task<int> CheckpointNowAsync();
 
     /// <summary>The policy's parameters now (the tied matrix once, as wte.weight).</summary>
     [ResponseTimeout("00:02:00")]

@@ -9,6 +9,8 @@ public interface IRankingBoardGrain : IGrainWithStringKey
 {
     /// <summary>Creates <paramref name="count"/> tasks of <paramref name="k"/> completions from <paramref name="version"/>.</summary>
     /// <exception cref="ArgumentException">A count outside 1..100, K outside 2..9, or an unknown version.</exception>
+    /// <remarks>Up to 900 completions are sampled here: on busy cores that takes longer than the default 30 s.</remarks>
+    [ResponseTimeout("00:05:00")]
     Task<IReadOnlyList<RankingTaskInfo>> CreateTasksAsync(int count, int k, string version);
 
     /// <summary>The newest open task the annotator has not ranked, or a new one from <paramref name="version"/>.</summary>

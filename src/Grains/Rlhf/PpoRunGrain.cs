@@ -41,6 +41,7 @@ public sealed class PpoRunGrain(
     private PpoOptions? _options;
     private (PpoEngine Policy, PpoEngine Value)? _engines;
     private int _iteration; // the iteration PpoLoop is computing: its updates are engine steps from iteration × steps per iteration
+    private TaskCompletionSource<int>? _checkpointNow; // a leaving silo asked for a checkpoint at the end of the iteration in flight
     private long? _rolloutRevision; // the revision of the rollout version that holds the policy's current weights
     private readonly PpoPrompts _prompts = new(PpoPrompts.DefaultSeed);
 
@@ -131,6 +132,17 @@ public sealed class PpoRunGrain(
     }
 
     public Task<PpoRunStatus> GetStatusAsync() => Task.FromResult(Status());
+
+    public Task<int> CheckpointNowAsync()
+    {
+        if (!Active || _loop is null)
+        {
+            return Task.FromResult(state.State.LastCheckpointIteration);
+        }
+
+        _checkpointNow ??= new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _checkpointNow.Task;
+    }
 
     public Task EnsureRunningAsync()
     {
@@ -272,7 +284,8 @@ public sealed class PpoRunGrain(
                     var result = await PpoLoop.StepAsync(this, options, normalization, iteration, state.State.KlCoefficient);
                     stopping.ThrowIfCancellationRequested(); // a deactivated activation must not record or checkpoint
                     var done = result.Iteration;
-                    if (done % spec.CheckpointInterval == 0 || done == spec.Iterations)
+                    var requested = _checkpointNow; // asked for while the iteration ran (a silo about to leave): saved now
+                    if (done % spec.CheckpointInterval == 0 || done == spec.Iterations || requested is not null)
                     {
                         await Task.WhenAll(Engines().Policy.SaveCheckpointAsync(done), Engines().Value.SaveCheckpointAsync(done));
                         state.State.LastCheckpointIteration = done;
@@ -285,6 +298,11 @@ public sealed class PpoRunGrain(
                     state.State.Samples.AddRange(result.Samples.Select(s => new PpoSampleView(done, s.Prompt, s.Completion, s.Ended, s.Score, s.RuleScore, s.Kl)));
                     state.State.Samples.RemoveAll(s => s.Iteration <= done - SampleIterationsKept);
                     await state.WriteStateAsync();
+                    if (requested is not null)
+                    {
+                        _checkpointNow = ReferenceEquals(_checkpointNow, requested) ? null : _checkpointNow;
+                        requested.TrySetResult(done);
+                    }
                 }
                 catch (Exception e) when (!stopping.IsCancellationRequested)
                 {
@@ -321,6 +339,7 @@ public sealed class PpoRunGrain(
         finally
         {
             _loop = null;
+            Interlocked.Exchange(ref _checkpointNow, null)?.TrySetResult(state.State.LastCheckpointIteration);
         }
     }
 

@@ -10,9 +10,21 @@ internal static class ActiveRuns
     /// why it gave none, goes to <paramref name="answered"/> or <paramref name="failed"/>, and a registry that does not
     /// answer (or the wait is cancelled) to <paramref name="unlisted"/>. Nothing else is thrown.
     /// </summary>
-    public static async Task AskEachAsync(
+    public static Task AskEachAsync(
         IGrainFactory grains,
         Func<ITrainingRunGrain, Task<long>> ask,
+        CancellationToken cancellationToken,
+        Action<IReadOnlyList<string>> listed,
+        Action<string, long> answered,
+        Action<string, string> failed,
+        Action<string> unlisted) =>
+        AskEachAsync(grains, TrainingStorage.RegistryKey, run => ask(grains.GetGrain<ITrainingRunGrain>(run)), cancellationToken, listed, answered, failed, unlisted);
+
+    /// <summary>The same for the runs of registry <paramref name="registry"/> (training runs, or PPO runs), named by id.</summary>
+    public static async Task AskEachAsync(
+        IGrainFactory grains,
+        string registry,
+        Func<string, Task<long>> ask,
         CancellationToken cancellationToken,
         Action<IReadOnlyList<string>> listed,
         Action<string, long> answered,
@@ -22,7 +34,7 @@ internal static class ActiveRuns
         IReadOnlyList<string> runs;
         try
         {
-            runs = await grains.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey).GetActiveRunsAsync().WaitAsync(cancellationToken);
+            runs = await grains.GetGrain<ITrainingRegistryGrain>(registry).GetActiveRunsAsync().WaitAsync(cancellationToken);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -35,7 +47,7 @@ internal static class ActiveRuns
         {
             try
             {
-                answered(run, await ask(grains.GetGrain<ITrainingRunGrain>(run)).WaitAsync(cancellationToken));
+                answered(run, await ask(run).WaitAsync(cancellationToken));
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

@@ -1,3 +1,4 @@
+using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
 
 namespace InsideLLMs.Distributed.Silo.Training;
@@ -15,7 +16,8 @@ public sealed class SiloLeavingOptions
 
 /// <summary>
 /// A silo told to stop (SIGTERM: Kubernetes scaling in, a rolling update, Ctrl+C) first has every active run save a
-/// checkpoint at the end of the step in flight, and only then lets the silo leave. Each run then holds its next step
+/// checkpoint at the end of the step in flight (every PPO run at the end of its iteration in flight: it then goes on, and
+/// a call to a grain that was here fails it back to that checkpoint, on the silos that remain), and only then lets the silo leave. Each run then holds its next step
 /// until this silo is gone and starts its stages again from that checkpoint on the silos that remain: no completed step
 /// is lost, none is computed twice, and the stages here are idle, so the silo leaves without waiting for them.
 /// Registered after the silo, so it stops before the silo does, while the grains still answer.
@@ -30,9 +32,19 @@ public sealed partial class SiloLeaving(
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         bounded.CancelAfter(TimeSpan.FromSeconds(Math.Max(0.1, options.Value.LeaveCheckpointSeconds)));
         var leaving = silo.SiloAddress.ToParsableString();
-        await ActiveRuns.AskEachAsync(
-            grains, run => run.CheckpointNowAsync(leaving), bounded.Token, _ => { }, LogCheckpointed, LogNotCheckpointed, LogNoRuns);
+        await Task.WhenAll(
+            ActiveRuns.AskEachAsync(
+                grains, run => run.CheckpointNowAsync(leaving), bounded.Token, _ => { }, LogCheckpointed, LogNotCheckpointed, LogNoRuns),
+            ActiveRuns.AskEachAsync(
+                grains, PpoNames.RegistryKey, async run => await grains.GetGrain<IPpoRunGrain>(run).CheckpointNowAsync(), bounded.Token,
+                _ => { }, LogPpoCheckpointed, LogPpoNotCheckpointed, LogNoRuns));
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Leaving: PPO run {Run} checkpointed at iteration {Iteration} before this silo goes")]
+    private partial void LogPpoCheckpointed(string run, long iteration);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Leaving: PPO run {Run} did not checkpoint before this silo goes ({Error}); it will go back to its last checkpoint")]
+    private partial void LogPpoNotCheckpointed(string run, string error);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Leaving: run {Run} checkpointed at step {Step} before this silo goes")]
     private partial void LogCheckpointed(string run, long step);

@@ -121,6 +121,12 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
 
         var again = await Assert.ThrowsAsync<InvalidOperationException>(() => run.StartAsync(Spec));
         Assert.Contains("already", again.Message, StringComparison.Ordinal);
+
+        // What a leaving silo asks for: a checkpoint at the end of the iteration in flight (CheckpointInterval is 2 here).
+        var asked = (await run.GetStatusAsync()).Iteration;
+        var checkpointed = await run.CheckpointNowAsync();
+        Assert.InRange(checkpointed, asked + 1, 999);
+        Assert.True((await run.GetStatusAsync()).LastCheckpointIteration >= checkpointed, "the asked-for checkpoint is the run's");
         var stopped = await run.StopAsync();
 
         Assert.Equal(RunPhase.Stopped, stopped.Phase);

@@ -409,6 +409,7 @@ public sealed class WalkthroughPageTests(PageFixture fixture, ITestOutputHelper 
         await Expect(page.Locator("#ppo-samples tbody tr").First.Locator("td").First).ToHaveTextAsync(newest[0].GetProperty("prompt").GetString()!);
         await Expect(page.Locator("#ppo-models")).ToContainTextAsync("policy: silo 127.0.0.1:");
         await Expect(page.Locator("#ppo-training-stages")).ToContainTextAsync("2 stage(s) × 1 replica(s) × 2 micro-batch(es): policy on silo(s) 127.0.0.1:");
+        await Expect(page.Locator("#ppo-training-stages")).ToContainTextAsync("sampled through the inference stages of version ppo.ppo on silo(s) 127.0.0.1:");
         await page.Locator("#ppo").ScrollIntoViewIfNeededAsync();
         await Expect(page.Locator("#ppo-chart .scatterlayer .trace")).ToHaveCountAsync(3, new() { Timeout = 30_000 });
         await page.Locator("#ppo").ScreenshotAsync(new() { Path = Path.Combine(fixture.Screenshots, "rlhf-ppo.png") });
