@@ -35,14 +35,7 @@ internal static class DistributedBenchmark
         var rows = new List<Row>();
 
         Console.WriteLine($"[distributed] one in-process silo, {ThreadBudget} compute workers x 1 thread");
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddMemoryGrainStorage(TrainingStorage.ProviderName);
-            silo.Services.AddSingleton(new ComputeOptions { Workers = ThreadBudget, TorchThreadsPerWorker = 1 });
-            silo.Services.AddTrainingServices();
-        });
-        await using (var cluster = builder.Build())
+        await using (var cluster = OneSilo(ThreadBudget))
         {
             await cluster.DeployAsync();
             for (var i = 0; i < specs.Length; i++)
@@ -88,6 +81,19 @@ internal static class DistributedBenchmark
         {
             results.Add(("distributed", $"{row.Layout} {row.Host}: tokens/s (x reference)", $"{F(row.TokensPerSecond, 0)} ({F(row.TokensPerSecond / row.ReferenceTokensPerSecond, 2)})"));
         }
+    }
+
+    /// <summary>One in-process silo with memory storage and <paramref name="workers"/> compute workers of one libtorch thread each (not yet deployed).</summary>
+    internal static InProcessTestCluster OneSilo(int workers)
+    {
+        var builder = new InProcessTestClusterBuilder(1);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddMemoryGrainStorage(TrainingStorage.ProviderName);
+            silo.Services.AddSingleton(new ComputeOptions { Workers = workers, TorchThreadsPerWorker = 1 });
+            silo.Services.AddTrainingServices();
+        });
+        return builder.Build();
     }
 
     private static TrainingRunSpec Spec(int stages, int replicas, int microBatches, int timedSteps) => new()

@@ -6,8 +6,6 @@ using InsideLLMs.Distributed.Contracts.Training;
 using InsideLLMs.Distributed.Grains.Hosting;
 using InsideLLMs.Distributed.Grains.Rlhf;
 using InsideLLMs.Distributed.Maths.Rlhf;
-using Microsoft.Extensions.DependencyInjection;
-using Orleans.TestingHost;
 
 namespace InsideLLMs.Distributed.Benchmarks;
 
@@ -35,14 +33,7 @@ internal static class PpoClusterBenchmark
     public static async Task RunAsync(List<(string, string, string)> results, int timedIterations)
     {
         var iterations = WarmupIterations + timedIterations;
-        var builder = new InProcessTestClusterBuilder(1);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddMemoryGrainStorage(TrainingStorage.ProviderName);
-            silo.Services.AddSingleton(new ComputeOptions { Workers = ThreadBudget, TorchThreadsPerWorker = 1 });
-            silo.Services.AddTrainingServices();
-        });
-        await using var cluster = builder.Build();
+        await using var cluster = DistributedBenchmark.OneSilo(ThreadBudget);
         await cluster.DeployAsync();
         var grains = cluster.Client;
 

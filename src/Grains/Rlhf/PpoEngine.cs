@@ -59,13 +59,8 @@ internal sealed class PpoEngine(IGrainFactory grains, string ppoRun, PpoRole rol
 
     public Task SaveCheckpointAsync(int iteration) => Task.WhenAll(Stages().Select(s => s.Grain.SaveCheckpointAsync(iteration)));
 
-    /// <summary>The whole model's weights from replica 0's stages (the tied matrix once, as wte.weight); a stage that was collected comes back from its last checkpoint.</summary>
-    public async Task<IReadOnlyList<NamedTensor>> GetParametersAsync()
-    {
-        var parts = await Task.WhenAll(Enumerable.Range(0, spec.Stages).Select(stage =>
-            grains.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(RunId, 0, stage, spec.Stages)).GetParametersAsync()));
-        return [.. parts.SelectMany(p => p).Where(p => p.Name != "lm_head.weight")];
-    }
+    /// <summary>The whole model's weights (<see cref="RunLayout.WholeModelAsync"/>).</summary>
+    public Task<IReadOnlyList<NamedTensor>> GetParametersAsync() => RunLayout.WholeModelAsync(grains, RunId, spec.Stages);
 
     /// <summary>Which silo holds each stage: role "policy" or "value", then "stage s/S, replica r".</summary>
     public async Task<IReadOnlyList<PpoModelPlacement>> PlacementsAsync()

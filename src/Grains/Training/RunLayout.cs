@@ -16,6 +16,18 @@ public static class RunLayout
     public static string ShardKey(string runId, int replica) => $"{runId}/{replica}";
 
     /// <summary>
+    /// A run's whole model from replica 0's stages, the tied matrix once (as wte.weight); a stage that was collected
+    /// comes back from its last checkpoint.
+    /// </summary>
+    public static async Task<IReadOnlyList<NamedTensor>> WholeModelAsync(IGrainFactory grains, string runId, int stages)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        var parts = await Task.WhenAll(Enumerable.Range(0, stages).Select(stage =>
+            grains.GetGrain<IPipelineStageGrain>(StageKey(runId, 0, stage, stages)).GetParametersAsync()));
+        return [.. parts.SelectMany(p => p).Where(p => p.Name != "lm_head.weight")];
+    }
+
+    /// <summary>
     /// Throws <see cref="ArgumentException"/> naming the first problem: everything <see cref="TrainingRunSpecs.Validate"/>
     /// checks, and a corpus or instruction file this silo may not read (see <see cref="CorpusLocator"/>). Nothing is created before this passes.
     /// </summary>

@@ -484,17 +484,10 @@ public sealed class TrainingRunGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<IReadOnlyList<NamedTensor>> GetParametersAsync()
+    public Task<IReadOnlyList<NamedTensor>> GetParametersAsync()
     {
         var spec = state.State.Spec ?? throw new InvalidOperationException($"Run '{RunId}' has never started.");
-        var parameters = new List<NamedTensor>();
-        for (var stage = 0; stage < spec.Stages; stage++)
-        {
-            var grain = GrainFactory.GetGrain<IPipelineStageGrain>(RunLayout.StageKey(RunId, 0, stage, spec.Stages));
-            parameters.AddRange((await grain.GetParametersAsync()).Where(p => p.Name != "lm_head.weight"));
-        }
-
-        return parameters;
+        return RunLayout.WholeModelAsync(GrainFactory, RunId, spec.Stages);
     }
 
     public Task<IReadOnlyList<EmbeddingView>> GetEmbeddingSnapshotsAsync() =>
