@@ -7,6 +7,7 @@ using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Sampling;
 using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Maths.Training;
+using TorchSharp;
 
 namespace InsideLLMs.Distributed.Benchmarks;
 
@@ -25,9 +26,10 @@ internal static class RewardSuite
     /// <summary>The cluster's ranking prompts come from this stream of the built-in corpus (the ranking board's seed).</summary>
     private const long RankingPromptSeed = 0x5EED_0008;
 
-    public static void Run(
-        List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double learningRate, string? cache, double temperature = 1.0)
+    public static void Run(List<(string, string, string)> results, int threads, RewardSuiteOptions options)
     {
+        var (pretrainSteps, sftSteps, prompts, rewardSteps, learningRate, cache, temperature) =
+            (options.PretrainSteps, options.SftSteps, options.Prompts, options.Steps, options.LearningRate, options.Cache, options.Temperature);
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
         results.Add(("reward", "policy: pre-training + SFT steps, wall time", $"{pretrainSteps} + {sftSteps}, {policy.PretrainSeconds + policy.SftSeconds:F0} s{(policy.FromCache ? " (read from the cache)" : "")}"));
@@ -36,28 +38,48 @@ internal static class RewardSuite
         var tasks = Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, temperature);
         var samplingSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         results.Add(("reward", $"rankings: prompts x completions sampled (T = {temperature.ToString(CultureInfo.InvariantCulture)}), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
-        var truth = tasks.ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
+        var tasksById = tasks.Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
+        var builtIn = BuiltInRankings(vocabulary, tuned.Config.BlockSize, options.BuiltIn);
+        var truth = tasks.Select(t => (t.Id, t.Prompt, t.Completions)).Concat(builtIn.Select(r => (r.Id, r.Prompt, Completions: r.Completions.ToArray())))
+            .ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
+        if (builtIn.Count > 0)
+        {
+            results.Add(("reward", "built-in rankings added to the training set (grammar responses)", $"{builtIn.Count} (held-out prompts left out)"));
+        }
+
         var ties = tasks.Count(t => truth[t.Id].Distinct().Count() < K);
         results.Add(("reward", "rankings whose completions the rule scores with a tie", $"{ties} of {prompts}"));
 
-        foreach (var noise in new[] { 0.0, 0.2 })
+        foreach (var noise in options.Noises)
         {
-            var (reward, rankings) = RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate);
+            var (reward, rankings) = RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate, builtIn, options.WeightDecay, options.BatchSize);
             using var _ = reward;
             var before = Accuracy(reward, rankings, truth);
             started = Stopwatch.GetTimestamp();
-            reward.Run();
+            var every = options.EvalEvery > 0 ? options.EvalEvery : Math.Max(1, rewardSteps / 6);
+            while (reward.Step < rewardSteps)
+            {
+                var step = reward.TrainStep();
+                if (step.Step % every == 0 || step.Step == rewardSteps)
+                {
+                    var trainPrompts = Accuracy(reward, rankings.TrainRankings.Where(r => tasksById.Contains(r.Id)).Take(400), truth, rankings.Vocabulary);
+                    Console.WriteLine(
+                        $"  reward model ({(noise == 0 ? "noise-free" : $"{noise:P0}-noisy")}): step {step.Step} of {rewardSteps}, loss {step.Loss:F4}, held-out accuracy {Accuracy(reward, rankings, truth).Accuracy:F3}, " +
+                        $"400 training prompts {trainPrompts.Accuracy:F3}, {Stopwatch.GetElapsedTime(started).TotalSeconds:F0} s");
+                }
+            }
+
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
             var after = Accuracy(reward, rankings, truth);
-            var labels = RewardScores.Agreement(rankings.TrainRankings.Select(r =>
+            var labels = RewardScores.Agreement(rankings.TrainRankings.Where(r => tasksById.Contains(r.Id)).Select(r =>
                 ((IReadOnlyList<double>)[.. Enumerable.Range(0, K).Select(c => (double)(K - r.PlaceOf(c)))], (IReadOnlyList<double>)truth[r.Id])));
             var normalization = RewardScores.Normalization([.. rankings.TrainRankings.SelectMany(r => RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions))]);
             var name = noise == 0 ? "noise-free" : $"{noise:P0}-noisy";
             results.Add(("reward", $"{name}: rankings train / held-out prompts", $"{rankings.TrainRankings.Count} / {rankings.ValidationRankings.Count}"));
             results.Add(("reward", $"{name}: the labels' own pair agreement with the rule", F(labels.Accuracy, 3)));
-            results.Add(("reward", $"{name}: steps x rows, lr, wall time", $"{rewardSteps} x 16, {learningRate.ToString(CultureInfo.InvariantCulture)}, {seconds:F0} s"));
+            results.Add(("reward", $"{name}: steps x rows, lr, wall time", $"{rewardSteps} x {options.BatchSize}, {learningRate.ToString(CultureInfo.InvariantCulture)}, {seconds:F0} s"));
             results.Add(("reward", $"{name}: held-out pairwise accuracy vs the rule, before / after", $"{F(before.Accuracy, 3)} / {F(after.Accuracy, 3)} ({after.Pairs} pairs)"));
-            results.Add(("reward", $"{name}: training prompts' pairwise accuracy vs the rule, after", F(Accuracy(reward, rankings.TrainRankings, truth, rankings.Vocabulary).Accuracy, 3)));
+            results.Add(("reward", $"{name}: training prompts' pairwise accuracy vs the rule, after", F(Accuracy(reward, rankings.TrainRankings.Where(r => tasksById.Contains(r.Id)), truth, rankings.Vocabulary).Accuracy, 3)));
             foreach (var (part, agreement) in AccuracyByPart(reward, rankings))
             {
                 results.Add(("reward", $"{name}: held-out pairs told apart by {part}: accuracy", $"{F(agreement.Accuracy, 3)} ({agreement.Pairs} pairs)"));
@@ -67,17 +89,22 @@ internal static class RewardSuite
     }
 
     /// <summary>The policy's rankings by a simulated annotator with <paramref name="noise"/>, and a reward model (not yet trained) from the policy's weights with a fresh score head.</summary>
+    /// <param name="builtIn">Built-in rankings (of no held-out prompt) trained on beside the policy's, ranked again by this annotator.</param>
     internal static (ReferenceTrainer Reward, RankingDataset Rankings) RewardModel(
-        ReferenceTrainer tuned, ModelVocabulary vocabulary, SampledTask[] tasks, double noise, int threads, int rewardSteps, double learningRate)
+        ReferenceTrainer tuned, ModelVocabulary vocabulary, SampledTask[] tasks, double noise, int threads, int rewardSteps, double learningRate,
+        IReadOnlyList<RankedCompletions>? builtIn = null, double? weightDecay = null, int batchSize = 16)
     {
         var annotator = new SimulatedAnnotator(PreferenceRule.Default, noise, seed: 8);
         var rankings = RankingDataset.Create(
-            $"noise {noise}", [.. tasks.Select(t => new RankedCompletions(t.Id, t.Prompt, t.Completions, annotator.Rank(t.Id, t.Prompt, t.Completions)))],
+            $"noise {noise}",
+            [.. tasks.Select(t => new RankedCompletions(t.Id, t.Prompt, t.Completions, annotator.Rank(t.Id, t.Prompt, t.Completions))),
+             .. (builtIn ?? []).Select(r => r with { Order = annotator.Rank(r.Id, r.Prompt, r.Completions) })],
             vocabulary, tuned.Config.BlockSize, K);
         var options = TrainingPresets.Synthetic.Training with
         {
-            Threads = threads, Steps = rewardSteps, Objective = ObjectiveKind.Reward, RankingCompletions = K, BatchSize = 16,
+            Threads = threads, Steps = rewardSteps, Objective = ObjectiveKind.Reward, RankingCompletions = K, BatchSize = batchSize,
             LearningRate = learningRate, MinLearningRate = learningRate / 10, WarmupSteps = Math.Min(20, rewardSteps / 10), EvalInterval = 0,
+            WeightDecay = weightDecay ?? TrainingPresets.Synthetic.Training.WeightDecay,
         };
         var reward = new ReferenceTrainer(tuned.Config, tuned.Data, options, rankings);
         reward.LoadInitialParameters(tuned.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape)));
@@ -89,13 +116,17 @@ internal static class RewardSuite
     internal static SampledTask[] Tasks(ReferenceTrainer tuned, InstructionDataset instructions, int prompts, int pretrainSteps, int sftSteps, string? cache, double temperature = 1.0)
     {
         var at = temperature == 1.0 ? "" : "-t" + temperature.ToString(CultureInfo.InvariantCulture);
-        var samples = cache is null ? null : Path.Combine(cache, $"samples-{pretrainSteps}-{sftSteps}-{prompts}{at}.json");
+        string Cached(int count) => Path.Combine(cache!, $"samples-{pretrainSteps}-{sftSteps}-{count}{at}.json");
+        var samples = cache is null ? null : Cached(prompts);
         if (samples is not null && File.Exists(samples))
         {
             return System.Text.Json.JsonSerializer.Deserialize<SampledTask[]>(File.ReadAllText(samples))!;
         }
 
-        var tasks = Sample(tuned, instructions, prompts, temperature);
+        // Prompt n's samples depend on n alone, so a smaller cached set is the start of this one.
+        var start = cache is null || !Directory.Exists(cache) ? [] : Enumerable.Range(1, prompts - 1).Reverse().Select(Cached).Where(File.Exists)
+            .Select(f => System.Text.Json.JsonSerializer.Deserialize<SampledTask[]>(File.ReadAllText(f))!).FirstOrDefault() ?? [];
+        var tasks = start.Concat(Sample(tuned, instructions, start.Length, prompts, temperature)).ToArray();
         if (samples is not null)
         {
             File.WriteAllText(samples, System.Text.Json.JsonSerializer.Serialize(tasks));
@@ -104,23 +135,64 @@ internal static class RewardSuite
         return tasks;
     }
 
-    /// <summary>The ranking tasks: prompt n of the ranking stream and K completions of it sampled from the policy.</summary>
-    private static SampledTask[] Sample(ReferenceTrainer policy, InstructionDataset data, int prompts, double temperature)
+    /// <summary>
+    /// The ranking tasks from <paramref name="from"/> to <paramref name="prompts"/>: prompt n of the ranking stream and K
+    /// completions of it sampled from the policy, on one worker per thread (each with its own copy of the policy, one
+    /// torch thread each: at this size two sampling loops beat one loop on two threads). Prompt n's completions are drawn
+    /// from seeds of n alone, so the workers' split changes nothing.
+    /// </summary>
+    private static SampledTask[] Sample(ReferenceTrainer policy, InstructionDataset data, int from, int prompts, double temperature)
     {
-        var corpus = new SyntheticCorpus(RankingPromptSeed);
-        var started = Stopwatch.GetTimestamp();
-        return [.. Enumerable.Range(0, prompts).Select(n =>
+        if (from >= prompts)
         {
-            var prompt = corpus.Instruction(n).Instruction;
-            if (n > 0 && n % 100 == 0)
-            {
-                var elapsed = Stopwatch.GetElapsedTime(started);
-                Console.WriteLine($"  sampled {n} of {prompts} prompts x {K} in {elapsed.TotalSeconds:F0} s, about {elapsed.TotalSeconds / n * (prompts - n):F0} s to go");
-            }
+            return [];
+        }
 
-            return new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => SftSuite.Respond(policy, data, prompt, new SamplingOptions(Temperature: temperature, Seed: DeterministicRandom.Mix(RankingPromptSeed, n, j)), reserve: 1).Text)]); // room for the reward row's closing EOD
-        })];
+        var corpus = new SyntheticCorpus(RankingPromptSeed);
+        var workers = Math.Max(1, policy.Options.Threads);
+        var copies = Enumerable.Range(0, workers).Select(w => w == 0 ? policy : Copy(policy)).ToArray();
+        var tasks = new SampledTask[prompts - from];
+        var (done, started) = (0, Stopwatch.GetTimestamp());
+        var threads = policy.Options.Threads;
+        torch.set_num_threads(1);
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        {
+            for (var n = from + w; n < prompts; n += workers)
+            {
+                var prompt = corpus.Instruction(n).Instruction;
+                tasks[n - from] = new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => SftSuite.Respond(copies[w], data, prompt, new SamplingOptions(Temperature: temperature, Seed: DeterministicRandom.Mix(RankingPromptSeed, n, j)), reserve: 1).Text)]); // room for the reward row's closing EOD
+                var count = Interlocked.Increment(ref done);
+                if (count % 200 == 0)
+                {
+                    var elapsed = Stopwatch.GetElapsedTime(started);
+                    Console.WriteLine($"  sampled {from + count} of {prompts} prompts x {K} in {elapsed.TotalSeconds:F0} s, about {elapsed.TotalSeconds / count * (prompts - from - count):F0} s to go");
+                }
+            }
+        });
+        torch.set_num_threads(threads);
+        foreach (var copy in copies.Skip(1))
+        {
+            copy.Dispose();
+        }
+
+        return tasks;
     }
+
+    private static ReferenceTrainer Copy(ReferenceTrainer trainer)
+    {
+        var copy = new ReferenceTrainer(trainer.Config, trainer.Data, trainer.Options);
+        copy.Restore(trainer.SaveState(), trainer.Step);
+        return copy;
+    }
+
+    /// <summary>
+    /// <paramref name="count"/> built-in rankings (<see cref="RankingDataset.Synthetic"/>: the grammar's response to the
+    /// prompt among responses to other instructions) whose prompts are not held out, so the held-out accuracy stays a
+    /// measure on the policy's samples of prompts never trained on.
+    /// </summary>
+    private static IReadOnlyList<RankedCompletions> BuiltInRankings(ModelVocabulary vocabulary, int blockSize, int count) =>
+        count == 0 ? [] : [.. RankingDataset.Synthetic(new SyntheticCorpus(RankingPromptSeed), vocabulary, blockSize, K, count, noise: 0, seed: 8).TrainRankings
+            .Where(r => !InstructionDataset.IsHeldOut(r.Prompt))];
 
     internal sealed record SampledTask(string Id, string Prompt, string[] Completions);
 
@@ -154,6 +226,13 @@ internal static class RewardSuite
 
                     var differing = parts[i].Parts.Zip(parts[j].Parts).Where(p => p.First.Points != p.Second.Points).Select(p => p.First.Part).ToArray();
                     var key = differing.Length == 1 ? "only " + differing[0] : "several parts";
+                    if (differing is ["recall"])
+                    {
+                        // Which recall: by name (+2), by pronoun (+1) or forgotten (-1), the better first.
+                        var (better, worse) = truth > 0 ? (parts[i].Recall, parts[j].Recall) : (parts[j].Recall, parts[i].Recall);
+                        key = $"only recall, {RecallName(better)} over {RecallName(worse)}";
+                    }
+
                     var (agreed, pairs) = tally.GetValueOrDefault(key);
                     tally[key] = (agreed + ((scores[i] - scores[j]) * truth > 0 ? 1 : 0), pairs + 1);
                 }
@@ -163,5 +242,14 @@ internal static class RewardSuite
         return tally.Select(t => (t.Key, new PairwiseAgreement(t.Value.Agreed, t.Value.Pairs)));
     }
 
+    private static string RecallName(double points) => points switch { 2 => "name", 1 => "pronoun", _ => "forgotten" };
+
     private static string F(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
 }
+
+/// <summary>What the reward suite trains and measures.</summary>
+/// <param name="BuiltIn">Built-in rankings added to the policy's (0: the policy's only).</param>
+/// <param name="WeightDecay">The reward model's weight decay (null: the preset's).</param>
+internal sealed record RewardSuiteOptions(
+    int PretrainSteps, int SftSteps, int Prompts, int Steps, double LearningRate, string? Cache, double Temperature,
+    IReadOnlyList<double> Noises, int BuiltIn, double? WeightDecay, int EvalEvery, int BatchSize = 16);
