@@ -3,7 +3,7 @@ using Microsoft.Extensions.Configuration;
 
 namespace InsideLLMs.Distributed.Grains.Hosting;
 
-/// <summary>How ranking tasks are made (<c>Rlhf:TaskLifetimeMinutes</c>, <c>Rlhf:MaxCompletionTokens</c>, <c>Rlhf:PolicyVersion</c>) and which runs the page shows (<c>Rlhf:RewardRun</c>, <c>Rlhf:PpoRun</c>).</summary>
+/// <summary>How ranking tasks are made (<c>Rlhf:TaskLifetimeMinutes</c>, <c>Rlhf:MaxCompletionTokens</c>, <c>Rlhf:RankingTemperature</c>, <c>Rlhf:PolicyVersion</c>) and which runs the page shows (<c>Rlhf:RewardRun</c>, <c>Rlhf:PpoRun</c>).</summary>
 public sealed class RlhfOptions
 {
     /// <summary>A task older than this refuses rankings (its completions came from a policy that has moved on).</summary>
@@ -11,6 +11,12 @@ public sealed class RlhfOptions
 
     /// <summary>A completion ends at the end-of-document token, the context, or this many tokens.</summary>
     public int MaxCompletionTokens { get; init; } = 24;
+
+    /// <summary>
+    /// The temperature ranking tasks' completions are sampled at. Above 1 the K completions differ more, so the
+    /// annotators' orders tie less and tell a reward model more (measured by the benchmarks' reward suite).
+    /// </summary>
+    public double RankingTemperature { get; init; } = 1.5;
 
     /// <summary>The version completions are sampled from when a request names none: the current policy.</summary>
     public string PolicyVersion { get; init; } = "base";
@@ -41,6 +47,9 @@ public sealed class RlhfOptions
             MaxCompletionTokens = configuration["Rlhf:MaxCompletionTokens"] is { Length: > 0 } tokens
                 ? (int)Positive("Rlhf:MaxCompletionTokens", tokens)
                 : defaults.MaxCompletionTokens,
+            RankingTemperature = configuration["Rlhf:RankingTemperature"] is { Length: > 0 } temperature
+                ? AtMost("Rlhf:RankingTemperature", Positive("Rlhf:RankingTemperature", temperature), 5)
+                : defaults.RankingTemperature,
             PolicyVersion = configuration["Rlhf:PolicyVersion"] is { Length: > 0 } version ? version : defaults.PolicyVersion,
             RewardRun = configuration["Rlhf:RewardRun"] is { Length: > 0 } reward ? reward : defaults.RewardRun,
             PpoRun = configuration["Rlhf:PpoRun"] is { Length: > 0 } ppo ? ppo : defaults.PpoRun,
@@ -49,6 +58,9 @@ public sealed class RlhfOptions
                 : defaults.CompareVersions,
         };
     }
+
+    private static double AtMost(string key, double value, double most) =>
+        value <= most ? value : throw new ArgumentException($"{key} must be at most {most.ToString(CultureInfo.InvariantCulture)}; got {value.ToString(CultureInfo.InvariantCulture)}.");
 
     private static double Positive(string key, string text) =>
         double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && value <= 1_000_000

@@ -11,7 +11,7 @@ namespace InsideLLMs.Distributed.Grains.Rlhf;
 /// <summary>
 /// The cluster's ranking tasks. Task n's prompt is instruction n of the built-in corpus's ranking stream (a seed of
 /// its own, so ranking prompts are not the fine-tuning set's), and its K completions are sampled from the version at
-/// temperature 1 with seeds from n, through the inference grains.
+/// <see cref="RlhfOptions.RankingTemperature"/> with seeds from n, through the inference grains.
 /// </summary>
 public sealed class RankingBoardGrain(
     [PersistentState("board", TrainingStorage.ProviderName)] IPersistentState<RankingBoardState> state,
@@ -99,12 +99,12 @@ public sealed class RankingBoardGrain(
         return task;
     }
 
-    /// <summary>One completion: sampled at temperature 1 until the end-of-document token, the context or the token limit.</summary>
+    /// <summary>One completion: sampled at the ranking temperature until the end-of-document token, the context or the token limit.</summary>
     private async Task<string> SampleAsync(string version, string prompt, long seed)
     {
         var generation = GrainFactory.GetGrain<IGenerationGrain>($"{version}/{Guid.NewGuid():N}");
         var text = new System.Text.StringBuilder();
-        await foreach (var token in generation.GenerateAsync(new GenerationRequest(prompt, Temperature: 1.0, Seed: seed, MaxTokens: options.MaxCompletionTokens)))
+        await foreach (var token in generation.GenerateAsync(new GenerationRequest(prompt, Temperature: options.RankingTemperature, Seed: seed, MaxTokens: options.MaxCompletionTokens)))
         {
             if (token.ModelId == ModelVocabulary.EndOfDocument)
             {

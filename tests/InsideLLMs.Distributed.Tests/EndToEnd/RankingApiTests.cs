@@ -30,7 +30,7 @@ public sealed class RankingApiTests(OneSiloFixture silo)
             Assert.Equal(BaseVersion, t.GetProperty("version").GetString());
         });
         Assert.NotEqual(tasks[0].GetProperty("id").GetString(), tasks[1].GetProperty("id").GetString());
-        // Completions are sampled at temperature 1 with a seed each: not all the same text.
+        // Completions are sampled at Rlhf:RankingTemperature with a seed each: not all the same text.
         Assert.True(tasks.SelectMany(t => t.GetProperty("completions").EnumerateArray().Select(c => c.GetString())).Distinct().Count() > 1);
     }
 
