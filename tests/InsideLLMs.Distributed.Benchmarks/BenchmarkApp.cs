@@ -16,7 +16,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|ppo|ppo-cluster|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
 ///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
-///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T (of the ranked samples)]
+///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T or T1,T2 (of the ranked samples)]
 ///        [--noise 0,0.2 (annotators)] [--built-in N (built-in rankings added)] [--weight-decay X] [--eval-every N (steps)] [--batch-size B (rows)];
 ///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
 ///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--rank-temperature T] [--cache DIR] [--curves DIR];
@@ -75,8 +75,8 @@ internal static class BenchmarkApp
             case "reward":
                 RewardSuite.Run(results, threads, new RewardSuiteOptions(
                     IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
-                    steps ?? 300, DoubleOption(args, "--lr") ?? 3e-4, StringOption(args, "--cache"), DoubleOption(args, "--temperature") ?? 1.0,
-                    StringOption(args, "--noise") is { } noises ? [.. noises.Split(',').Select(n => double.Parse(n, CultureInfo.InvariantCulture))] : [0, 0.2],
+                    steps ?? 300, DoubleOption(args, "--lr") ?? 3e-4, StringOption(args, "--cache"), DoubleList(args, "--temperature") ?? [1.0],
+                    DoubleList(args, "--noise") ?? [0, 0.2],
                     IntOption(args, "--built-in") ?? 0, DoubleOption(args, "--weight-decay"), IntOption(args, "--eval-every") ?? 0, batchSize ?? 16));
                 break;
             case "ppo":
@@ -309,6 +309,9 @@ internal static class BenchmarkApp
 
     private static int? IntOption(string[] args, string name) =>
         StringOption(args, name) is { } value ? int.Parse(value, CultureInfo.InvariantCulture) : null;
+
+    private static double[]? DoubleList(string[] args, string name) =>
+        StringOption(args, name) is { } list ? [.. list.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture))] : null;
 
     private static double? DoubleOption(string[] args, string name) =>
         StringOption(args, name) is { } text ? double.Parse(text, CultureInfo.InvariantCulture) : null;

@@ -23,7 +23,7 @@ internal static class PpoSuite
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
         results.Add(("ppo", "policy: pre-training + SFT steps", $"{pretrainSteps} + {sftSteps}{(policy.FromCache ? " (read from the cache)" : "")}"));
-        var tasks = RewardSuite.Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, rankTemperature);
+        var tasks = RewardSuite.Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, [rankTemperature]);
         var (reward, rankings) = RewardSuite.RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, 3e-4);
         using var _ = reward;
         var rewardState = cache is null ? null : Path.Combine(cache, $"reward-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}{(rankTemperature == 1.0 ? "" : "-t" + rankTemperature.ToString(CultureInfo.InvariantCulture))}.bin");

@@ -28,16 +28,16 @@ internal static class RewardSuite
 
     public static void Run(List<(string, string, string)> results, int threads, RewardSuiteOptions options)
     {
-        var (pretrainSteps, sftSteps, prompts, rewardSteps, learningRate, cache, temperature) =
-            (options.PretrainSteps, options.SftSteps, options.Prompts, options.Steps, options.LearningRate, options.Cache, options.Temperature);
+        var (pretrainSteps, sftSteps, prompts, rewardSteps, learningRate, cache, temperatures) =
+            (options.PretrainSteps, options.SftSteps, options.Prompts, options.Steps, options.LearningRate, options.Cache, options.Temperatures);
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
         results.Add(("reward", "policy: pre-training + SFT steps, wall time", $"{pretrainSteps} + {sftSteps}, {policy.PretrainSeconds + policy.SftSeconds:F0} s{(policy.FromCache ? " (read from the cache)" : "")}"));
 
         var started = Stopwatch.GetTimestamp();
-        var tasks = Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, temperature);
+        var tasks = Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, temperatures);
         var samplingSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-        results.Add(("reward", $"rankings: prompts x completions sampled (T = {temperature.ToString(CultureInfo.InvariantCulture)}), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
+        results.Add(("reward", $"rankings: prompts x completions sampled (T = {Temperatures(temperatures)}), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
         var tasksById = tasks.Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
         var builtIn = BuiltInRankings(vocabulary, tuned.Config.BlockSize, options.BuiltIn);
         var truth = tasks.Select(t => (t.Id, t.Prompt, t.Completions)).Concat(builtIn.Select(r => (r.Id, r.Prompt, Completions: r.Completions.ToArray())))
@@ -49,6 +49,9 @@ internal static class RewardSuite
 
         var ties = tasks.Count(t => truth[t.Id].Distinct().Count() < K);
         results.Add(("reward", "rankings whose completions the rule scores with a tie", $"{ties} of {prompts}"));
+        var pairs = tasks.Sum(t => K * (K - 1) / 2);
+        var tiedPairs = tasks.Sum(t => Enumerable.Range(0, K).Sum(i => Enumerable.Range(i + 1, K - i - 1).Count(j => truth[t.Id][i] == truth[t.Id][j])));
+        results.Add(("reward", "completion pairs the rule ties (an annotator's order of them is arbitrary)", $"{tiedPairs} of {pairs} ({(double)tiedPairs / pairs:P0})"));
 
         foreach (var noise in options.Noises)
         {
@@ -112,10 +115,13 @@ internal static class RewardSuite
     }
 
     /// <summary>The policy's samples of the ranking prompts, read from <paramref name="cache"/> when there.</summary>
-    /// <param name="temperature">The sampling temperature of the ranked completions (1: the policy as it is; higher: more varied completions, fewer rule ties).</param>
-    internal static SampledTask[] Tasks(ReferenceTrainer tuned, InstructionDataset instructions, int prompts, int pretrainSteps, int sftSteps, string? cache, double temperature = 1.0)
+    /// <param name="temperatures">
+    /// The sampling temperatures of the ranked completions, completion j of a prompt at temperatures[j mod count] (1: the
+    /// policy as it is; higher: more varied completions, fewer rule ties; lower: closer to the policy's best guess).
+    /// </param>
+    internal static SampledTask[] Tasks(ReferenceTrainer tuned, InstructionDataset instructions, int prompts, int pretrainSteps, int sftSteps, string? cache, IReadOnlyList<double> temperatures)
     {
-        var at = temperature == 1.0 ? "" : "-t" + temperature.ToString(CultureInfo.InvariantCulture);
+        var at = temperatures is [1.0] ? "" : "-t" + Temperatures(temperatures);
         string Cached(int count) => Path.Combine(cache!, $"samples-{pretrainSteps}-{sftSteps}-{count}{at}.json");
         var samples = cache is null ? null : Cached(prompts);
         if (samples is not null && File.Exists(samples))
@@ -126,7 +132,7 @@ internal static class RewardSuite
         // Prompt n's samples depend on n alone, so a smaller cached set is the start of this one.
         var start = cache is null || !Directory.Exists(cache) ? [] : Enumerable.Range(1, prompts - 1).Reverse().Select(Cached).Where(File.Exists)
             .Select(f => System.Text.Json.JsonSerializer.Deserialize<SampledTask[]>(File.ReadAllText(f))!).FirstOrDefault() ?? [];
-        var tasks = start.Concat(Sample(tuned, instructions, start.Length, prompts, temperature)).ToArray();
+        var tasks = start.Concat(Sample(tuned, instructions, start.Length, prompts, temperatures)).ToArray();
         if (samples is not null)
         {
             File.WriteAllText(samples, System.Text.Json.JsonSerializer.Serialize(tasks));
@@ -141,7 +147,7 @@ internal static class RewardSuite
     /// torch thread each: at this size two sampling loops beat one loop on two threads). Prompt n's completions are drawn
     /// from seeds of n alone, so the workers' split changes nothing.
     /// </summary>
-    private static SampledTask[] Sample(ReferenceTrainer policy, InstructionDataset data, int from, int prompts, double temperature)
+    private static SampledTask[] Sample(ReferenceTrainer policy, InstructionDataset data, int from, int prompts, IReadOnlyList<double> temperatures)
     {
         if (from >= prompts)
         {
@@ -160,7 +166,7 @@ internal static class RewardSuite
             for (var n = from + w; n < prompts; n += workers)
             {
                 var prompt = corpus.Instruction(n).Instruction;
-                tasks[n - from] = new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => SftSuite.Respond(copies[w], data, prompt, new SamplingOptions(Temperature: temperature, Seed: DeterministicRandom.Mix(RankingPromptSeed, n, j)), reserve: 1).Text)]); // room for the reward row's closing EOD
+                tasks[n - from] = new SampledTask($"task-{n:D6}", prompt, [.. Enumerable.Range(0, K).Select(j => SftSuite.Respond(copies[w], data, prompt, new SamplingOptions(Temperature: temperatures[j % temperatures.Count], Seed: DeterministicRandom.Mix(RankingPromptSeed, n, j)), reserve: 1).Text)]); // room for the reward row's closing EOD
                 var count = Interlocked.Increment(ref done);
                 if (count % 200 == 0)
                 {
@@ -242,6 +248,9 @@ internal static class RewardSuite
         return tally.Select(t => (t.Key, new PairwiseAgreement(t.Value.Agreed, t.Value.Pairs)));
     }
 
+    /// <summary>"1.5", or "0.7,1.5" when completions alternate between temperatures.</summary>
+    internal static string Temperatures(IReadOnlyList<double> temperatures) => string.Join(",", temperatures.Select(t => t.ToString(CultureInfo.InvariantCulture)));
+
     private static string RecallName(double points) => points switch { 2 => "name", 1 => "pronoun", _ => "forgotten" };
 
     private static string F(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
@@ -251,5 +260,5 @@ internal static class RewardSuite
 /// <param name="BuiltIn">Built-in rankings added to the policy's (0: the policy's only).</param>
 /// <param name="WeightDecay">The reward model's weight decay (null: the preset's).</param>
 internal sealed record RewardSuiteOptions(
-    int PretrainSteps, int SftSteps, int Prompts, int Steps, double LearningRate, string? Cache, double Temperature,
+    int PretrainSteps, int SftSteps, int Prompts, int Steps, double LearningRate, string? Cache, IReadOnlyList<double> Temperatures,
     IReadOnlyList<double> Noises, int BuiltIn, double? WeightDecay, int EvalEvery, int BatchSize = 16);
