@@ -17,7 +17,8 @@ namespace InsideLLMs.Distributed.Benchmarks;
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
 ///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
 ///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T or T1,T2 (of the ranked samples)]
-///        [--noise 0,0.2 (annotators)] [--built-in N (built-in rankings added)] [--weight-decay X] [--eval-every N (steps)] [--batch-size B (rows)];
+///        [--noise 0,0.2 (annotators)] [--built-in N (built-in rankings added)] [--weight-decay X] [--eval-every N (steps)] [--batch-size B (rows)]
+///        [--mixed M (a ranking more per training prompt, M of its completions other prompts')] [--fresh-init];
 ///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
 ///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--rank-temperature T] [--cache DIR] [--curves DIR];
 ///        ppo-cluster: [--iterations N (timed)]
@@ -77,7 +78,7 @@ internal static class BenchmarkApp
                     IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
                     steps ?? 300, DoubleOption(args, "--lr") ?? 3e-4, StringOption(args, "--cache"), DoubleList(args, "--temperature") ?? [1.0],
                     DoubleList(args, "--noise") ?? [0, 0.2],
-                    IntOption(args, "--built-in") ?? 0, DoubleOption(args, "--weight-decay"), IntOption(args, "--eval-every") ?? 0, batchSize ?? 16));
+                    IntOption(args, "--built-in") ?? 0, DoubleOption(args, "--weight-decay"), IntOption(args, "--eval-every") ?? 0, batchSize ?? 16, IntOption(args, "--mixed") ?? 0, args.Contains("--fresh-init")));
                 break;
             case "ppo":
                 PpoSuite.Run(

@@ -39,12 +39,18 @@ internal static class RewardSuite
         var samplingSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         results.Add(("reward", $"rankings: prompts x completions sampled (T = {Temperatures(temperatures)}), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
         var tasksById = tasks.Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
-        var builtIn = BuiltInRankings(vocabulary, tuned.Config.BlockSize, options.BuiltIn);
+        var mixed = MixedRankings(tasks, options.Mixed);
+        IReadOnlyList<RankedCompletions> builtIn = [.. BuiltInRankings(vocabulary, tuned.Config.BlockSize, options.BuiltIn), .. mixed];
         var truth = tasks.Select(t => (t.Id, t.Prompt, t.Completions)).Concat(builtIn.Select(r => (r.Id, r.Prompt, Completions: r.Completions.ToArray())))
             .ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
-        if (builtIn.Count > 0)
+        if (mixed.Count > 0)
         {
-            results.Add(("reward", "built-in rankings added to the training set (grammar responses)", $"{builtIn.Count} (held-out prompts left out)"));
+            results.Add(("reward", $"rankings added with {options.Mixed} of the {K} completions another prompt's", $"{mixed.Count} (one per training prompt)"));
+        }
+
+        if (builtIn.Count > mixed.Count)
+        {
+            results.Add(("reward", "built-in rankings added to the training set (grammar responses)", $"{builtIn.Count - mixed.Count} (held-out prompts left out)"));
         }
 
         var ties = tasks.Count(t => truth[t.Id].Distinct().Count() < K);
@@ -55,7 +61,7 @@ internal static class RewardSuite
 
         foreach (var noise in options.Noises)
         {
-            var (reward, rankings) = RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate, builtIn, options.WeightDecay, options.BatchSize);
+            var (reward, rankings) = RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate, builtIn, options.WeightDecay, options.BatchSize, options.FreshInit);
             using var _ = reward;
             var before = Accuracy(reward, rankings, truth);
             started = Stopwatch.GetTimestamp();
@@ -92,10 +98,11 @@ internal static class RewardSuite
     }
 
     /// <summary>The policy's rankings by a simulated annotator with <paramref name="noise"/>, and a reward model (not yet trained) from the policy's weights with a fresh score head.</summary>
-    /// <param name="builtIn">Built-in rankings (of no held-out prompt) trained on beside the policy's, ranked again by this annotator.</param>
+    /// <param name="builtIn">Rankings (of no held-out prompt) trained on beside the policy's, ranked again by this annotator.</param>
+    /// <param name="freshInit">Random weights instead of the policy's.</param>
     internal static (ReferenceTrainer Reward, RankingDataset Rankings) RewardModel(
         ReferenceTrainer tuned, ModelVocabulary vocabulary, SampledTask[] tasks, double noise, int threads, int rewardSteps, double learningRate,
-        IReadOnlyList<RankedCompletions>? builtIn = null, double? weightDecay = null, int batchSize = 16)
+        IReadOnlyList<RankedCompletions>? builtIn = null, double? weightDecay = null, int batchSize = 16, bool freshInit = false)
     {
         var annotator = new SimulatedAnnotator(PreferenceRule.Default, noise, seed: 8);
         var rankings = RankingDataset.Create(
@@ -110,7 +117,11 @@ internal static class RewardSuite
             WeightDecay = weightDecay ?? TrainingPresets.Synthetic.Training.WeightDecay,
         };
         var reward = new ReferenceTrainer(tuned.Config, tuned.Data, options, rankings);
-        reward.LoadInitialParameters(tuned.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape)));
+        if (!freshInit)
+        {
+            reward.LoadInitialParameters(tuned.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape)));
+        }
+
         return (reward, rankings);
     }
 
@@ -200,6 +211,25 @@ internal static class RewardSuite
         count == 0 ? [] : [.. RankingDataset.Synthetic(new SyntheticCorpus(RankingPromptSeed), vocabulary, blockSize, K, count, noise: 0, seed: 8).TrainRankings
             .Where(r => !InstructionDataset.IsHeldOut(r.Prompt))];
 
+    /// <summary>
+    /// One more ranking per training prompt whose last <paramref name="foreign"/> completions are samples of other
+    /// training prompts (another entity, place or sense of "bank"): orders that completion-only features cannot explain,
+    /// so the reward model must read the prompt. Held-out prompts' samples are never used.
+    /// </summary>
+    private static IReadOnlyList<RankedCompletions> MixedRankings(SampledTask[] tasks, int foreign)
+    {
+        if (foreign == 0)
+        {
+            return [];
+        }
+
+        var train = tasks.Where(t => !InstructionDataset.IsHeldOut(t.Prompt)).ToArray();
+        return [.. train.Select((t, i) => new RankedCompletions(
+            $"mixed-{t.Id}", t.Prompt,
+            [.. t.Completions.Take(K - foreign), .. Enumerable.Range(1, foreign).Select(f => train[(i + (f * 7)) % train.Length].Completions[K - f])],
+            [.. Enumerable.Range(0, K)]))];
+    }
+
     internal sealed record SampledTask(string Id, string Prompt, string[] Completions);
 
     private static PairwiseAgreement Accuracy(ReferenceTrainer reward, RankingDataset rankings, Dictionary<string, double[]> truth) =>
@@ -259,6 +289,8 @@ internal static class RewardSuite
 /// <summary>What the reward suite trains and measures.</summary>
 /// <param name="BuiltIn">Built-in rankings added to the policy's (0: the policy's only).</param>
 /// <param name="WeightDecay">The reward model's weight decay (null: the preset's).</param>
+/// <param name="Mixed">How many of each added ranking's K completions are other prompts' samples (0: none added).</param>
+/// <param name="FreshInit">A reward model from random weights instead of the policy's: what the policy's features bring.</param>
 internal sealed record RewardSuiteOptions(
     int PretrainSteps, int SftSteps, int Prompts, int Steps, double LearningRate, string? Cache, IReadOnlyList<double> Temperatures,
-    IReadOnlyList<double> Noises, int BuiltIn, double? WeightDecay, int EvalEvery, int BatchSize = 16);
+    IReadOnlyList<double> Noises, int BuiltIn, double? WeightDecay, int EvalEvery, int BatchSize = 16, int Mixed = 0, bool FreshInit = false);
