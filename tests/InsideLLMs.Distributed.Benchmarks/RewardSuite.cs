@@ -13,9 +13,10 @@ namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
 /// The reward model from rankings of the SFT policy's own samples: the policy of the sft suite (pre-training, then
-/// SFT), K = 4 completions per ranking prompt sampled from it at temperature 1, ranked by simulated annotators (the
-/// preference rule, noise-free and 20% noisy), a reward model (the policy's weights with a fresh score head) trained on
-/// each set of rankings, and its pairwise accuracy against the noise-free rule on completions of held-out prompts.
+/// SFT), K = 4 completions per ranking prompt sampled from it (temperature 1 unless told), ranked by simulated annotators
+/// (the preference rule, noise-free and 20% noisy), a reward model (the policy's weights with a fresh score head) trained
+/// on each set of rankings, and its pairwise accuracy against the noise-free rule on completions of held-out prompts,
+/// overall and on the pairs one part of the rule alone tells apart (recall split into by name, by pronoun, forgotten).
 /// All in the reference trainer, the one-stage, one-replica case of the stage grains' code (reward runs on the cluster
 /// equal it step for step: SftEquivalenceTests).
 /// </summary>
