@@ -41,17 +41,17 @@ internal static class RewardSuite
         results.Add(("reward", $"rankings: prompts x completions sampled (T = {Temperatures(temperatures)}), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
         var tasksById = tasks.Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
         var mixed = MixedRankings(tasks, options.Mixed);
-        IReadOnlyList<RankedCompletions> builtIn = [.. BuiltInRankings(vocabulary, tuned.Config.BlockSize, options.BuiltIn), .. mixed];
-        var truth = tasks.Select(t => (t.Id, t.Prompt, t.Completions)).Concat(builtIn.Select(r => (r.Id, r.Prompt, Completions: r.Completions.ToArray())))
+        IReadOnlyList<RankedCompletions> added = [.. BuiltInRankings(vocabulary, tuned.Config.BlockSize, options.BuiltIn), .. mixed];
+        var truth = tasks.Select(t => (t.Id, t.Prompt, t.Completions)).Concat(added.Select(r => (r.Id, r.Prompt, Completions: r.Completions.ToArray())))
             .ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
         if (mixed.Count > 0)
         {
             results.Add(("reward", $"rankings added with {options.Mixed} of the {K} completions another prompt's", $"{mixed.Count} (one per training prompt)"));
         }
 
-        if (builtIn.Count > mixed.Count)
+        if (added.Count > mixed.Count)
         {
-            results.Add(("reward", "built-in rankings added to the training set (grammar responses)", $"{builtIn.Count - mixed.Count} (held-out prompts left out)"));
+            results.Add(("reward", "built-in rankings added to the training set (grammar responses)", $"{added.Count - mixed.Count} (held-out prompts left out)"));
         }
 
         var ties = tasks.Count(t => truth[t.Id].Distinct().Count() < K);
@@ -62,7 +62,7 @@ internal static class RewardSuite
 
         foreach (var noise in options.Noises)
         {
-            var (reward, rankings) = RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate, builtIn, options.WeightDecay, options.BatchSize, options.FreshInit);
+            var (reward, rankings) = RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate, added, options.WeightDecay, options.BatchSize, options.FreshInit);
             using var _ = reward;
             var before = Accuracy(reward, rankings, truth);
             started = Stopwatch.GetTimestamp();
@@ -83,7 +83,7 @@ internal static class RewardSuite
             var after = Accuracy(reward, rankings, truth);
             var labels = RewardScores.Agreement(rankings.TrainRankings.Where(r => tasksById.Contains(r.Id)).Select(r =>
                 ((IReadOnlyList<double>)[.. Enumerable.Range(0, K).Select(c => (double)(K - r.PlaceOf(c)))], (IReadOnlyList<double>)truth[r.Id])));
-            var normalization = RewardScores.Normalization([.. rankings.TrainRankings.SelectMany(r => RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions))]);
+            var normalization = RewardScores.Normalization([.. rankings.TrainRankings.Where(r => tasksById.Contains(r.Id)).SelectMany(r => RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions))]);
             var name = noise == 0 ? "noise-free" : $"{noise:P0}-noisy";
             results.Add(("reward", $"{name}: rankings train / held-out prompts", $"{rankings.TrainRankings.Count} / {rankings.ValidationRankings.Count}"));
             results.Add(("reward", $"{name}: the labels' own pair agreement with the rule", F(labels.Accuracy, 3)));
@@ -99,17 +99,17 @@ internal static class RewardSuite
     }
 
     /// <summary>The policy's rankings by a simulated annotator with <paramref name="noise"/>, and a reward model (not yet trained) from the policy's weights with a fresh score head.</summary>
-    /// <param name="builtIn">Rankings (of no held-out prompt) trained on beside the policy's, ranked again by this annotator.</param>
+    /// <param name="added">Rankings (of no held-out prompt) trained on beside the policy's, ranked again by this annotator.</param>
     /// <param name="freshInit">Random weights instead of the policy's.</param>
     internal static (ReferenceTrainer Reward, RankingDataset Rankings) RewardModel(
         ReferenceTrainer tuned, ModelVocabulary vocabulary, SampledTask[] tasks, double noise, int threads, int rewardSteps, double learningRate,
-        IReadOnlyList<RankedCompletions>? builtIn = null, double? weightDecay = null, int batchSize = 16, bool freshInit = false)
+        IReadOnlyList<RankedCompletions>? added = null, double? weightDecay = null, int batchSize = 16, bool freshInit = false)
     {
         var annotator = new SimulatedAnnotator(PreferenceRule.Default, noise, seed: 8);
         var rankings = RankingDataset.Create(
             $"noise {noise}",
             [.. tasks.Select(t => new RankedCompletions(t.Id, t.Prompt, t.Completions, annotator.Rank(t.Id, t.Prompt, t.Completions))),
-             .. (builtIn ?? []).Select(r => r with { Order = annotator.Rank(r.Id, r.Prompt, r.Completions) })],
+             .. (added ?? []).Select(r => r with { Order = annotator.Rank(r.Id, r.Prompt, r.Completions) })],
             vocabulary, tuned.Config.BlockSize, K);
         var options = TrainingPresets.Synthetic.Training with
         {
