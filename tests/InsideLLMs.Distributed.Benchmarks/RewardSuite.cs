@@ -40,6 +40,14 @@ internal static class RewardSuite
         var samplingSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         results.Add(("reward", $"rankings: prompts x completions sampled (T = {Temperatures(temperatures)}), wall time", $"{prompts} x {K}, {samplingSeconds:F0} s"));
         var tasksById = tasks.Select(t => t.Id).ToHashSet(StringComparer.Ordinal);
+        using var rewardBase = options.RewardShape is { } shape
+            ? Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache, shape)
+            : null;
+        if (rewardBase is not null)
+        {
+            results.Add(("reward", $"reward model's own base: {rewardBase.Tuned.Config.LayerCount} layers x {rewardBase.Tuned.Config.EmbeddingSize} wide, pre-training + SFT", $"{pretrainSteps} + {sftSteps}, {rewardBase.PretrainSeconds + rewardBase.SftSeconds:F0} s{(rewardBase.FromCache ? " (read from the cache)" : "")}"));
+        }
+
         var mixed = MixedRankings(tasks, options.Mixed);
         IReadOnlyList<RankedCompletions> added = [.. BuiltInRankings(vocabulary, tuned.Config.BlockSize, options.BuiltIn), .. mixed];
         var truth = tasks.Select(t => (t.Id, t.Prompt, t.Completions)).Concat(added.Select(r => (r.Id, r.Prompt, Completions: r.Completions.ToArray())))
@@ -62,7 +70,7 @@ internal static class RewardSuite
 
         foreach (var noise in options.Noises)
         {
-            var (reward, rankings) = RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate, added, options.WeightDecay, options.BatchSize, options.FreshInit);
+            var (reward, rankings) = RewardModel(rewardBase?.Tuned ?? tuned, vocabulary, tasks, noise, threads, rewardSteps, learningRate, added, options.WeightDecay, options.BatchSize, options.FreshInit);
             using var _ = reward;
             var before = Accuracy(reward, rankings, truth);
             started = Stopwatch.GetTimestamp();
@@ -292,6 +300,7 @@ internal static class RewardSuite
 /// <param name="WeightDecay">The reward model's weight decay (null: the preset's).</param>
 /// <param name="Mixed">How many of each added ranking's K completions are other prompts' samples (0: none added).</param>
 /// <param name="FreshInit">A reward model from random weights instead of the policy's: what the policy's features bring.</param>
+/// <param name="RewardShape">A reward model of another width and depth, from a base of its own (pre-trained and fine-tuned as the policy was), or null: the policy's.</param>
 internal sealed record RewardSuiteOptions(
     int PretrainSteps, int SftSteps, int Prompts, int Steps, double LearningRate, string? Cache, IReadOnlyList<double> Temperatures,
-    IReadOnlyList<double> Noises, int BuiltIn, double? WeightDecay, int EvalEvery, int BatchSize = 16, int Mixed = 0, bool FreshInit = false);
+    IReadOnlyList<double> Noises, int BuiltIn, double? WeightDecay, int EvalEvery, int BatchSize = 16, int Mixed = 0, bool FreshInit = false, (int Width, int Layers)? RewardShape = null);

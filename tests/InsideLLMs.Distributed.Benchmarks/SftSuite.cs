@@ -127,13 +127,21 @@ internal sealed class Policy<T> : IDisposable
 internal static class Policy
 {
     /// <param name="cache">A folder where the fine-tuned weights are kept: read from it when there, written to it after training.</param>
+    /// <param name="shape">Another width and depth than the preset's (heads of 32 dimensions), or null.</param>
     public static Policy<T> Train<T>(
-        int threads, int pretrainSteps, int sftSteps, double learningRate, Func<ReferenceTrainer, InstructionDataset, T> measure, string? cache = null)
+        int threads, int pretrainSteps, int sftSteps, double learningRate, Func<ReferenceTrainer, InstructionDataset, T> measure, string? cache = null,
+        (int Width, int Layers)? shape = null)
     {
         torch.set_num_threads(threads);
         var preset = TrainingPresets.Synthetic;
         var (data, model) = preset.Load();
-        var cached = cache is null ? null : Path.Combine(cache, $"policy-{pretrainSteps}-{sftSteps}-{learningRate.ToString(CultureInfo.InvariantCulture)}.bin");
+        if (shape is { } s)
+        {
+            model = model with { EmbeddingSize = s.Width, HeadCount = s.Width / 32, LayerCount = s.Layers };
+        }
+
+        var shaped = shape is { } named ? $"-w{named.Width}x{named.Layers}" : "";
+        var cached = cache is null ? null : Path.Combine(cache, $"policy-{pretrainSteps}-{sftSteps}-{learningRate.ToString(CultureInfo.InvariantCulture)}{shaped}.bin");
         if (cached is not null && File.Exists(cached))
         {
             var instructions = InstructionDataset.Synthetic(new SyntheticCorpus(preset.Training.Seed), data.Vocabulary, model.BlockSize);
