@@ -18,7 +18,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 ///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
 ///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T or T1,T2 (of the ranked samples)]
 ///        [--noise 0,0.2 (annotators)] [--built-in N (built-in rankings added)] [--weight-decay X] [--eval-every N (steps)] [--batch-size B (rows)]
-///        [--mixed M (a ranking more per training prompt, M of its completions other prompts')] [--fresh-init] [--reward-width C [--reward-layers L]];
+///        [--mixed M (a ranking more per training prompt, M of its completions other prompts')] [--fresh-init] [--reward-width C [--reward-layers L]] [--contrast (diagnostic)];
 ///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
 ///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--rank-temperature T] [--cache DIR] [--curves DIR];
 ///        ppo-cluster: [--iterations N (timed)]
@@ -79,7 +79,8 @@ internal static class BenchmarkApp
                     steps ?? 300, DoubleOption(args, "--lr") ?? 3e-4, StringOption(args, "--cache"), DoubleList(args, "--temperature") ?? [1.0],
                     DoubleList(args, "--noise") ?? [0, 0.2],
                     IntOption(args, "--built-in") ?? 0, DoubleOption(args, "--weight-decay"), IntOption(args, "--eval-every") ?? 0, batchSize ?? 16, IntOption(args, "--mixed") ?? 0, args.Contains("--fresh-init"),
-                    IntOption(args, "--reward-width") is { } width ? (width, IntOption(args, "--reward-layers") ?? 4) : null));
+                    IntOption(args, "--reward-width") is { } width ? (width, IntOption(args, "--reward-layers") ?? 4) : null,
+                    args.Contains("--contrast")));
                 break;
             case "ppo":
                 PpoSuite.Run(

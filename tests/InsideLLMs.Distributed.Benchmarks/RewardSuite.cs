@@ -48,13 +48,13 @@ internal static class RewardSuite
             results.Add(("reward", $"reward model's own base: {rewardBase.Tuned.Config.LayerCount} layers x {rewardBase.Tuned.Config.EmbeddingSize} wide, pre-training + SFT", $"{pretrainSteps} + {sftSteps}, {rewardBase.PretrainSeconds + rewardBase.SftSeconds:F0} s{(rewardBase.FromCache ? " (read from the cache)" : "")}"));
         }
 
-        var mixed = MixedRankings(tasks, options.Mixed);
+        var mixed = (IReadOnlyList<RankedCompletions>)[.. MixedRankings(tasks, options.Mixed), .. (options.Contrast ? ContrastRankings(tasks) : [])];
         IReadOnlyList<RankedCompletions> added = [.. BuiltInRankings(vocabulary, tuned.Config.BlockSize, options.BuiltIn), .. mixed];
         var truth = tasks.Select(t => (t.Id, t.Prompt, t.Completions)).Concat(added.Select(r => (r.Id, r.Prompt, Completions: r.Completions.ToArray())))
             .ToDictionary(t => t.Id, t => t.Completions.Select(c => PreferenceRule.Default.Score(t.Prompt, c)).ToArray());
         if (mixed.Count > 0)
         {
-            results.Add(("reward", $"rankings added with {options.Mixed} of the {K} completions another prompt's", $"{mixed.Count} (one per training prompt)"));
+            results.Add(("reward", $"rankings added (--mixed {options.Mixed}, --contrast {options.Contrast})", $"{mixed.Count}"));
         }
 
         if (added.Count > mixed.Count)
@@ -239,6 +239,45 @@ internal static class RewardSuite
             [.. Enumerable.Range(0, K)]))];
     }
 
+    /// <summary>
+    /// A diagnostic, not ranking data a cluster would collect: for every completion of a training prompt that names the
+    /// prompt's entity, one more ranking of it, the same text with the entity replaced by another of its kind (so the
+    /// pronoun still fits: "the wolves" by "the lions", "Ben" by "Tom"), and two other samples of the prompt. The two
+    /// differ by the name alone: whether the reward model can learn the identity test when the rankings isolate it.
+    /// </summary>
+    private static IReadOnlyList<RankedCompletions> ContrastRankings(SampledTask[] tasks)
+    {
+        var lexicon = SyntheticLexicon.Default;
+        IReadOnlyList<string>[] kinds = [[.. lexicon.Animals.Select(a => a.Singular)], [.. lexicon.Animals.Select(a => a.Plural)], lexicon.FemaleNames, lexicon.MaleNames];
+        var rankings = new List<RankedCompletions>();
+        foreach (var task in tasks.Where(t => !InstructionDataset.IsHeldOut(t.Prompt)))
+        {
+            var words = task.Prompt.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var (entity, kind) = words.Select(w => (w, kinds.FirstOrDefault(k => k.Contains(w)))).FirstOrDefault(x => x.Item2 is not null);
+            if (entity is null)
+            {
+                continue;
+            }
+
+            for (var c = 0; c < K; c++)
+            {
+                var named = System.Text.RegularExpressions.Regex.IsMatch(task.Completions[c], $@"\b{entity}\b");
+                if (!named)
+                {
+                    continue;
+                }
+
+                var other = kind![(kind.ToList().IndexOf(entity) + 1 + c) % kind.Count];
+                var swapped = System.Text.RegularExpressions.Regex.Replace(task.Completions[c], $@"\b{entity}\b", other);
+                rankings.Add(new RankedCompletions(
+                    $"contrast-{task.Id}-{c}", task.Prompt,
+                    [task.Completions[c], swapped, task.Completions[(c + 1) % K], task.Completions[(c + 2) % K]], [.. Enumerable.Range(0, K)]));
+            }
+        }
+
+        return rankings;
+    }
+
     internal sealed record SampledTask(string Id, string Prompt, string[] Completions);
 
     private static PairwiseAgreement Accuracy(ReferenceTrainer reward, RankingDataset rankings, Dictionary<string, double[]> truth) =>
@@ -303,4 +342,4 @@ internal static class RewardSuite
 /// <param name="RewardShape">A reward model of another width and depth, from a base of its own (pre-trained and fine-tuned as the policy was), or null: the policy's.</param>
 internal sealed record RewardSuiteOptions(
     int PretrainSteps, int SftSteps, int Prompts, int Steps, double LearningRate, string? Cache, IReadOnlyList<double> Temperatures,
-    IReadOnlyList<double> Noises, int BuiltIn, double? WeightDecay, int EvalEvery, int BatchSize = 16, int Mixed = 0, bool FreshInit = false, (int Width, int Layers)? RewardShape = null);
+    IReadOnlyList<double> Noises, int BuiltIn, double? WeightDecay, int EvalEvery, int BatchSize = 16, int Mixed = 0, bool FreshInit = false, (int Width, int Layers)? RewardShape = null, bool Contrast = false);
