@@ -34,6 +34,9 @@ public sealed class TrainingRunGrain(
     private const int TraceSteps = 20;
     private static readonly TimeSpan RecoveryTimeout = TimeSpan.FromMinutes(3);
 
+    /// <summary>How long a re-placement after a join keeps moving stages that landed elsewhere than placement expects.</summary>
+    private static readonly TimeSpan PlacementSettleTime = TimeSpan.FromSeconds(20);
+
     private readonly TraceRecorder _trace = new(TraceSteps);
     private Task? _loop;
 
@@ -377,12 +380,14 @@ public sealed class TrainingRunGrain(
     /// After the stages were released and initialised again, a safety net behind the placement hint: a stage found on
     /// another silo than <see cref="StagePlacementDirector.Choose"/> gives over the active silos this silo sees (before the
     /// hint, a silo that had not taken in the joined one yet placed stages as if it were not there, every time) is
-    /// released and initialised again, up to three times, so the new silo gets its share.
+    /// released and initialised again, for up to <see cref="PlacementSettleTime"/> (on a loaded machine a silo's view
+    /// took longer than three quick attempts), so the new silo gets its share; the stages stay where they are after that.
     /// </summary>
     private async Task PlaceAsExpectedAsync(long step, CancellationToken stopping)
     {
         var spec = state.State.Spec!;
-        for (var attempt = 1; attempt <= 3; attempt++)
+        var waited = Stopwatch.StartNew();
+        for (var attempt = 1; ; attempt++)
         {
             var active = ActiveSilos();
             var stages = Stages(spec).ToArray();
@@ -396,8 +401,14 @@ public sealed class TrainingRunGrain(
                 return;
             }
 
+            if (waited.Elapsed > PlacementSettleTime)
+            {
+                logger.LogWarning("Run {Run}: {Count} stage(s) are still not where placement expects them after {Seconds:F0} s; they stay where they are", RunId, misplaced.Length, waited.Elapsed.TotalSeconds);
+                return;
+            }
+
             logger.LogInformation("Run {Run}: {Count} stage(s) were placed before their silo saw the joined one; moving them again (attempt {Attempt})", RunId, misplaced.Length, attempt);
-            await Task.Delay(TimeSpan.FromMilliseconds(500), stopping);
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500 * attempt, 2000)), stopping);
             await Task.WhenAll(misplaced.Select(s => s.Grain.ReleaseAsync()));
             await InitializeAllAsync(spec, step);
         }

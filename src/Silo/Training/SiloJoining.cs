@@ -18,12 +18,14 @@ public sealed class SiloJoiningOptions
 /// <summary>
 /// Scale-out: once this silo is active in the cluster, every active run is told it joined; each saves a checkpoint at
 /// the end of the step in flight, releases its stages and starts them again from it where placement puts them now,
-/// this silo included. Registered after the silo, so it starts once the silo has joined; it does not hold up the host.
-/// It first warms libtorch up here, so the stages' first step on this silo does not pay for loading it.
+/// this silo included. It asks once the host has started (every hosted service, the silo's included), so the stages
+/// are not re-placed while this silo is still starting; it does not hold up the host. It first warms libtorch up here,
+/// so the stages' first step on this silo does not pay for loading it.
 /// </summary>
 public sealed partial class SiloJoining(
     IGrainFactory grains,
     ILocalSiloDetails silo,
+    IHostApplicationLifetime lifetime,
     ComputeScheduler compute,
     Microsoft.Extensions.Options.IOptions<SiloJoiningOptions> options,
     ILogger<SiloJoining> logger) : IHostedService
@@ -59,6 +61,19 @@ public sealed partial class SiloJoining(
             return;
         }
 
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (lifetime.ApplicationStarted.Register(() => started.TrySetResult()))
+        {
+            try
+            {
+                await started.Task.WaitAsync(stopping);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+
         var address = silo.SiloAddress.ToParsableString();
         await ActiveRuns.AskEachAsync(
             grains, run => run.SpreadAsync(address), stopping,
@@ -68,7 +83,7 @@ public sealed partial class SiloJoining(
     [LoggerMessage(Level = LogLevel.Information, Message = "Joined: asking {Count} active run(s) to re-place their stages: {Runs}")]
     private partial void LogAsking(int count, string runs);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Joined: run {Run} re-placed its stages at step {Step}, this silo included")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Joined: run {Run} re-placed its stages at step {Step}")]
     private partial void LogSpread(string run, long step);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Joined: run {Run} did not re-place its stages ({Error}); it keeps them where they are")]

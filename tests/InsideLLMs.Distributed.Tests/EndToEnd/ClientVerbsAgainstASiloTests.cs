@@ -95,7 +95,7 @@ public sealed class ClientVerbsAgainstASiloTests(OneSiloFixture silo)
         Assert.Equal(1, view.GetProperty("head").GetInt32());
         var weights = view.GetProperty("weights").EnumerateArray().Select(w => w.GetDouble()).ToList();
         Assert.Equal(count, weights.Count);
-        Assert.Equal(1.0, weights.Sum(), 6);
+        Assert.Equal(1.0, weights.Sum(), 1e-6);
         Assert.All(view.GetProperty("masked").EnumerateArray(), m => Assert.False(m.GetBoolean()));
     }
 

@@ -93,7 +93,7 @@ public sealed class SiloHttpApiTests(OneSiloFixture silo)
             var alternatives = t.GetProperty("alternatives").EnumerateArray().Select(a => a.GetProperty("probability").GetDouble()).ToList();
             Assert.Equal(10, alternatives.Count);
             Assert.Equal(alternatives.OrderDescending(), alternatives);
-            Assert.Equal(alternatives[0], probability, 9); // greedy takes the most likely token
+            Assert.Equal(alternatives[0], probability, 1e-9); // greedy takes the most likely token
         });
         Assert.Equal("length", tokens[^1].GetProperty("finishReason").GetString());
         Assert.All(tokens[..^1], t => Assert.Equal(JsonValueKind.Null, t.GetProperty("finishReason").ValueKind));
@@ -181,7 +181,7 @@ public sealed class SiloHttpApiTests(OneSiloFixture silo)
             for (var i = 0; i < count; i++)
             {
                 Assert.Equal(count, rows[i].Length);
-                Assert.Equal(1.0, rows[i].Sum(), 5);
+                Assert.Equal(1.0, rows[i].Sum(), 1e-5);
                 Assert.All(rows[i][(i + 1)..], w => Assert.Equal(0.0, w));
             }
         }
@@ -204,10 +204,10 @@ public sealed class SiloHttpApiTests(OneSiloFixture silo)
         Assert.Equal(Enumerable.Range(0, keys.Length).Select(j => j > 3), masked);
         for (var j = 0; j < keys.Length; j++)
         {
-            Assert.Equal(query.Zip(keys[j], (q, k) => q * k).Sum(), raw[j], 4);
+            Assert.Equal(query.Zip(keys[j], (q, k) => q * k).Sum(), raw[j], 1e-4);
         }
 
-        Assert.Equal(1.0, weights.Sum(), 6);
+        Assert.Equal(1.0, weights.Sum(), 1e-6);
         var output = Vector(view.GetProperty("output"));
         var expected = Enumerable.Range(0, 16).Select(d => Enumerable.Range(0, 4).Sum(j => weights[j] * values[j][d])).ToArray();
         Assert.Equal(expected, output, (a, b) => Math.Abs(a - b) < 1e-5);
@@ -225,7 +225,7 @@ public sealed class SiloHttpApiTests(OneSiloFixture silo)
         Assert.Equal(before.OrderDescending(), before);
         Assert.Equal(3, view.GetProperty("kept").GetInt32());
         Assert.Equal(3, after.Count);
-        Assert.Equal(1.0, after.Sum(), 6);
+        Assert.Equal(1.0, after.Sum(), 1e-6);
         Assert.True(view.GetProperty("vocabularySize").GetInt32() > 100);
     }
 
@@ -251,7 +251,7 @@ public sealed class SiloHttpApiTests(OneSiloFixture silo)
         Assert.Equal((6L, 6L, 5), (view.GetProperty("step").GetInt64(), view.GetProperty("weightsStep").GetInt64(), view.GetProperty("position").GetInt32()));
         Assert.Equal(6, view.GetProperty("context").GetArrayLength());
         Assert.Equal(3, view.GetProperty("top").GetArrayLength());
-        Assert.Equal(Math.Exp(-view.GetProperty("loss").GetDouble()), view.GetProperty("targetProbability").GetDouble(), 9);
+        Assert.Equal(Math.Exp(-view.GetProperty("loss").GetDouble()), view.GetProperty("targetProbability").GetDouble(), 1e-9);
         Assert.False(string.IsNullOrEmpty(view.GetProperty("target").GetProperty("text").GetString()));
     }
 

@@ -24,8 +24,8 @@ public sealed class InspectionTests
         for (var j = 0; j < 10; j++)
         {
             var dot = b.Query.Zip(b.Keys[j], (q, k) => (double)q * k).Sum();
-            Assert.Equal(dot, b.RawScores[j], 9);
-            Assert.Equal(dot / Math.Sqrt(8), b.ScaledScores[j], 9);
+            Assert.Equal(dot, b.RawScores[j], 1e-9);
+            Assert.Equal(dot / Math.Sqrt(8), b.ScaledScores[j], 1e-9);
             Assert.Equal(j > 6, b.Masked[j]);
         }
 
@@ -39,7 +39,7 @@ public sealed class InspectionTests
         var recordedOutput = probe.Layers[1].HeadOutputs![0, 2, 6].data<float>().ToArray();
         for (var d = 0; d < 8; d++)
         {
-            Assert.Equal(b.Weights.Select((w, j) => w * b.Values[j][d]).Sum(), b.Output[d], 9);
+            Assert.Equal(b.Weights.Select((w, j) => w * b.Values[j][d]).Sum(), b.Output[d], 1e-9);
             Assert.Equal(recordedOutput[d], b.Output[d], 1e-5);
         }
     }
@@ -70,7 +70,7 @@ public sealed class InspectionTests
         Assert.Equal([0, 1], lens.Select(l => l.Layer));
         var expected = LogitLens.Top(logits[0, 5], 5);
         Assert.Equal(expected.Select(t => t.ModelId), lens[^1].Top.Select(t => t.ModelId));
-        Assert.Equal(expected[0].Probability, lens[^1].Top[0].Probability, 6);
+        Assert.Equal(expected[0].Probability, lens[^1].Top[0].Probability, 1e-6);
     }
 
     [Fact]

@@ -29,15 +29,15 @@ public sealed class PairwiseRankingLossTests
         term.Backward.backward();
 
         var expected = ((2 * Math.Log(4.0 / 3.0)) + Math.Log(2)) / 3;
-        Assert.Equal(expected, term.Value, 5);
-        Assert.Equal(BradleyTerry.Loss([0, 0, Math.Log(3)], [2, 0, 1]).Loss, term.Value, 5);
+        Assert.Equal(expected, term.Value, 1e-5);
+        Assert.Equal(BradleyTerry.Loss([0, 0, Math.Log(3)], [2, 0, 1]).Loss, term.Value, 1e-5);
         Assert.Equal(1, term.Weight);
-        Assert.Equal(expected / 2, term.Backward.item<float>(), 5);
+        Assert.Equal(expected / 2, term.Backward.item<float>(), 1e-5);
         float[] gradient = [0f, -1f / 24, 1f / 8, 0f, 0f, -1f / 12];
         var actual = scores.grad!.data<float>().ToArray();
         for (var i = 0; i < gradient.Length; i++)
         {
-            Assert.Equal(gradient[i], actual[i], 6);
+            Assert.Equal(gradient[i], actual[i], 1e-6);
         }
     }
 
@@ -51,7 +51,7 @@ public sealed class PairwiseRankingLossTests
         var (sum, count) = new PairwiseRankingLoss(2).Evaluate(scores, targets);
 
         Assert.Equal(2, count);
-        Assert.Equal(BradleyTerry.Loss([1, 0], [0, 1]).Loss + BradleyTerry.Loss([0, 2], [1, 0]).Loss, sum, 5);
+        Assert.Equal(BradleyTerry.Loss([1, 0], [0, 1]).Loss + BradleyTerry.Loss([0, 2], [1, 0]).Loss, sum, 1e-5);
     }
 
     [Theory]

@@ -31,21 +31,21 @@ public sealed class PpoObjectiveTests
         var term = objective.Loss(logits, targets);
         term.Backward.backward();
 
-        Assert.Equal(-2.210342 - 1.2 + 1.648721, term.Value, 5);
+        Assert.Equal(-2.210342 - 1.2 + 1.648721, term.Value, 1e-5);
         Assert.Equal(3, term.Weight);
         var (clipFraction, kl, entropy) = objective.Statistics(logits, targets);
-        Assert.Equal(1.0 / 3, clipFraction, 6);
-        Assert.Equal(0.085, kl, 6);
-        Assert.Equal(Math.Log(4), entropy, 5);
-        Assert.Equal(term.Value / 3, PpoMath.PolicyLoss([LnQuarter, LnQuarter, LnQuarter], [LnQuarter - 0.1, LnQuarter - 0.5, LnQuarter - 0.5], [2, 1, -1], 0.2).Loss, 5);
+        Assert.Equal(1.0 / 3, clipFraction, 1e-6);
+        Assert.Equal(0.085, kl, 1e-6);
+        Assert.Equal(Math.Log(4), entropy, 1e-5);
+        Assert.Equal(term.Value / 3, PpoMath.PolicyLoss([LnQuarter, LnQuarter, LnQuarter], [LnQuarter - 0.1, LnQuarter - 0.5, LnQuarter - 0.5], [2, 1, -1], 0.2).Loss, 1e-5);
 
         // d(−A ρ)/d logit_k = −A ρ (1[k = a] − 0.25), divided by the step's 6 tokens; the clipped token gets none.
         var gradient = logits.grad!.view(4, 4).data<float>().ToArray();
-        Assert.Equal(-2.210342 * 0.75 / 6, gradient[(0 * 4) + 2], 5);
-        Assert.Equal(-2.210342 * -0.25 / 6, gradient[(0 * 4) + 0], 5);
+        Assert.Equal(-2.210342 * 0.75 / 6, gradient[(0 * 4) + 2], 1e-5);
+        Assert.Equal(-2.210342 * -0.25 / 6, gradient[(0 * 4) + 0], 1e-5);
         Assert.All(gradient[4..12], g => Assert.Equal(0, g));
-        Assert.Equal(1.648721 * 0.75 / 6, gradient[(3 * 4) + 3], 5);
-        Assert.Equal(1.648721 * -0.25 / 6, gradient[(3 * 4) + 1], 5);
+        Assert.Equal(1.648721 * 0.75 / 6, gradient[(3 * 4) + 3], 1e-5);
+        Assert.Equal(1.648721 * -0.25 / 6, gradient[(3 * 4) + 1], 1e-5);
     }
 
     /// <summary>Any logits, at a sampling temperature of 0.7: the objective's sum equals PpoMath's mean times the tokens.</summary>
@@ -73,7 +73,7 @@ public sealed class PpoObjectiveTests
             return row[tokens[i]] - log;
         }).ToArray();
         var expected = PpoMath.PolicyLoss(fresh, [.. counted.Select(i => old[i])], [.. counted.Select(i => advantages[i])], 0.2);
-        Assert.Equal(expected.Loss * counted.Length, term.Value, 4);
+        Assert.Equal(expected.Loss * counted.Length, term.Value, 1e-4);
         Assert.Equal(counted.Length, term.Weight);
     }
 
@@ -94,12 +94,12 @@ public sealed class PpoObjectiveTests
         var term = new PpoValueLoss(0.2).Loss(values, targets);
         term.Backward.backward();
 
-        Assert.Equal(1.29, term.Value, 5);
+        Assert.Equal(1.29, term.Value, 1e-5);
         Assert.Equal(3, term.Weight);
-        Assert.Equal(1.29 / 3, PpoMath.ValueLoss([0.5, 1.0, -0.3], [0.4, 0.5, 0.0], [1, 2, -1], 0.2).Loss, 5);
+        Assert.Equal(1.29 / 3, PpoMath.ValueLoss([0.5, 1.0, -0.3], [0.4, 0.5, 0.0], [1, 2, -1], 0.2).Loss, 1e-5);
         // Only the unclipped token moves the value: d ½(V − R)² / dV = V − R = −0.5, over the step's 3 tokens.
         var gradient = values.grad!.data<float>().ToArray();
-        Assert.Equal(-0.5 / 3, gradient[0], 5);
+        Assert.Equal(-0.5 / 3, gradient[0], 1e-5);
         Assert.Equal([0f, 0f, 0f], gradient[1..]);
     }
 

@@ -28,15 +28,15 @@ public sealed class TrainingObjectiveTests
         var term = new ResponseCrossEntropy().Loss(logits, targets);
         term.Backward.backward();
 
-        Assert.Equal(Math.Log(8.0 / 3.0), term.Value, 5);
+        Assert.Equal(Math.Log(8.0 / 3.0), term.Value, 1e-5);
         Assert.Equal(2, term.Weight);
-        Assert.Equal(Math.Log(8.0 / 3.0) / 5, term.Backward.item<float>(), 5);
+        Assert.Equal(Math.Log(8.0 / 3.0) / 5, term.Backward.item<float>(), 1e-5);
         var gradient = logits.grad!.data<float>().ToArray();
         float[] expected = [0f, 0f, (0.75f - 1) / 5, 0.25f / 5, 0.5f / 5, (0.5f - 1) / 5];
         Assert.Equal(expected.Length, gradient.Length);
         for (var i = 0; i < expected.Length; i++)
         {
-            Assert.Equal(expected[i], gradient[i], 6);
+            Assert.Equal(expected[i], gradient[i], 1e-6);
         }
     }
 
@@ -75,7 +75,7 @@ public sealed class TrainingObjectiveTests
         var mean = GptStage.Loss(logits, targets.Tensor()).item<float>();
         Assert.Equal(mean, term.Value);
         Assert.Equal(1, term.Weight);
-        Assert.Equal(mean / 4, term.Backward.item<float>(), 6);
+        Assert.Equal(mean / 4, term.Backward.item<float>(), 1e-6);
     }
 
     /// <summary>
@@ -107,7 +107,7 @@ public sealed class TrainingObjectiveTests
         foreach (var (batch, micro) in new[] { (2, 2), (1, 4) })
         {
             var cut = Step(batch, micro);
-            Assert.Equal(whole.Loss, cut.Loss, 5);
+            Assert.Equal(whole.Loss, cut.Loss, 1e-5);
             Assert.True(Math.Abs(whole.GradientNorm - cut.GradientNorm) <= 1e-5 * whole.GradientNorm, $"{batch} x {micro}: {cut.GradientNorm} vs {whole.GradientNorm}");
         }
     }

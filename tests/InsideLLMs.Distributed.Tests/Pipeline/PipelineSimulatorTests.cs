@@ -62,7 +62,7 @@ public sealed class PipelineSimulatorTests
 
         var simulation = PipelineSimulator.Run(schedule, ForwardCost, BackwardCost);
 
-        Assert.Equal((microBatches + stages - 1) * (ForwardCost + BackwardCost), simulation.Makespan, 9);
+        Assert.Equal((microBatches + stages - 1) * (ForwardCost + BackwardCost), simulation.Makespan, 1e-9);
         Assert.All(simulation.StageBubbleFractions, bubble => Assert.Equal(schedule.PredictedBubbleFraction, bubble, 9));
     }
 

@@ -69,9 +69,9 @@ public sealed class PpoMathTests
     {
         var whitened = PpoMath.Whiten([[1.0115, 0.77], [0.6]]);
 
-        Assert.Equal(1.2892088756409108, whitened[0][0], 9);
-        Assert.Equal(-0.1411614618810487, whitened[0][1], 9);
-        Assert.Equal(-1.1480474137598606, whitened[1][0], 9);
+        Assert.Equal(1.2892088756409108, whitened[0][0], 1e-9);
+        Assert.Equal(-0.1411614618810487, whitened[0][1], 1e-9);
+        Assert.Equal(-1.1480474137598606, whitened[1][0], 1e-9);
     }
 
     [Fact]
@@ -105,6 +105,6 @@ public sealed class PpoMathTests
         Assert.Equal(0.2511504620264728, loss, 12);
         Assert.Equal(1.0, accuracy);
         Assert.Equal(2.0 / 3, BradleyTerry.Loss([2, 0, 1], [2, 0, 1]).PairAccuracy, 12); // 2 over 0 is the one pair the scores disagree with
-        Assert.Equal(1000, BradleyTerry.LogOnePlusExp(1000), 9); // no overflow
+        Assert.Equal(1000, BradleyTerry.LogOnePlusExp(1000), 1e-9); // no overflow
     }
 }
