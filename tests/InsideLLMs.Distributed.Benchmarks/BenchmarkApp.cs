@@ -75,7 +75,7 @@ internal static class BenchmarkApp
                 break;
             case "reward":
                 RewardSuite.Run(results, threads, new RewardSuiteOptions(
-                    IntOption(args, "--pretrain-steps") ?? 600, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
+                    IntOption(args, "--pretrain-steps") ?? 2400, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
                     steps ?? 300, DoubleOption(args, "--lr") ?? 3e-4, StringOption(args, "--cache"), DoubleList(args, "--temperature") ?? [1.0],
                     DoubleList(args, "--noise") ?? [0, 0.2],
                     IntOption(args, "--built-in") ?? 0, DoubleOption(args, "--weight-decay"), IntOption(args, "--eval-every") ?? 0, batchSize ?? 16, IntOption(args, "--mixed") ?? 0, args.Contains("--fresh-init"),

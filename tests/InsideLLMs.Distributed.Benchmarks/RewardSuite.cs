@@ -34,6 +34,8 @@ internal static class RewardSuite
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
         results.Add(("reward", "policy: pre-training + SFT steps, wall time", $"{pretrainSteps} + {sftSteps}, {policy.PretrainSeconds + policy.SftSeconds:F0} s{(policy.FromCache ? " (read from the cache)" : "")}"));
+        results.Add(("reward", "identity probe (pair stories: the other name above the one named again), base / SFT policy",
+            $"{(policy.BaseIdentity is { } probe ? F(probe, 3) : "(cached)")} / {F(Policy.IdentityProbe(tuned, vocabulary), 3)}"));
 
         var started = Stopwatch.GetTimestamp();
         var tasks = Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, temperatures);
@@ -142,7 +144,7 @@ internal static class RewardSuite
     internal static SampledTask[] Tasks(ReferenceTrainer tuned, InstructionDataset instructions, int prompts, int pretrainSteps, int sftSteps, string? cache, IReadOnlyList<double> temperatures)
     {
         var at = temperatures is [1.0] ? "" : "-t" + Temperatures(temperatures);
-        string Cached(int count) => Path.Combine(cache!, $"samples-{pretrainSteps}-{sftSteps}-{count}{at}.json");
+        string Cached(int count) => Path.Combine(cache!, $"samples-g{SyntheticGrammar.Version}-{pretrainSteps}-{sftSteps}-{count}{at}.json");
         var samples = cache is null ? null : Cached(prompts);
         if (samples is not null && File.Exists(samples))
         {

@@ -118,6 +118,9 @@ internal sealed class Policy<T> : IDisposable
 
     public double PretrainLoss { get; init; }
 
+    /// <summary>The pre-trained base's <see cref="Policy.IdentityProbe"/>; null when the weights were read from the cache.</summary>
+    public double? BaseIdentity { get; init; }
+
     /// <summary>Whether the fine-tuned weights were read from the cache instead of trained.</summary>
     public bool FromCache { get; init; }
 
@@ -141,7 +144,7 @@ internal static class Policy
         }
 
         var shaped = shape is { } named ? $"-w{named.Width}x{named.Layers}" : "";
-        var cached = cache is null ? null : Path.Combine(cache, $"policy-{pretrainSteps}-{sftSteps}-{learningRate.ToString(CultureInfo.InvariantCulture)}{shaped}.bin");
+        var cached = cache is null ? null : Path.Combine(cache, $"policy-g{SyntheticGrammar.Version}-{pretrainSteps}-{sftSteps}-{learningRate.ToString(CultureInfo.InvariantCulture)}{shaped}.bin");
         if (cached is not null && File.Exists(cached))
         {
             var instructions = InstructionDataset.Synthetic(new SyntheticCorpus(preset.Training.Seed), data.Vocabulary, model.BlockSize);
@@ -156,6 +159,7 @@ internal static class Policy
         pretrained.Run();
         var pretrainSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var pretrainLoss = pretrained.Evaluate(maxBatches: 16);
+        var baseIdentity = IdentityProbe(pretrained, data.Vocabulary);
         var weights = pretrained.Model.named_parameters().ToDictionary(p => p.name, p => (TensorIO.ToBytes(p.parameter), p.parameter.shape));
 
         var sftData = InstructionDataset.Synthetic(new SyntheticCorpus(preset.Training.Seed), data.Vocabulary, model.BlockSize);
@@ -180,6 +184,43 @@ internal static class Policy
         return new Policy<T>
         {
             Tuned = tuned, Instructions = sftData, Before = before, After = after, PretrainSeconds = pretrainSeconds, SftSeconds = sftSeconds, PretrainLoss = pretrainLoss,
+            BaseIdentity = baseIdentity,
         };
+    }
+
+    /// <summary>
+    /// Whether a model has the identity test the pair stories teach: of 300 held-out "{A} and {B} went to the {place}.
+    /// then {X} left the {place} and" (two names, X one of them), the share whose next-token logits put the other name
+    /// above X. A model that cannot tell which of the two was named again scores about 0.5.
+    /// </summary>
+    public static double IdentityProbe(ReferenceTrainer model, ModelVocabulary vocabulary)
+    {
+        const int Count = 300;
+        var lexicon = SyntheticLexicon.Default;
+        string[] names = [.. lexicon.FemaleNames, .. lexicon.MaleNames];
+        var random = new DeterministicRandom(0x1D_E17);
+        var right = 0;
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        model.Model.eval();
+        try
+        {
+            for (var i = 0; i < Count; i++)
+            {
+                var a = names[random.NextInt(names.Length)];
+                var b = names[(Array.IndexOf(names, a) + 1 + random.NextInt(names.Length - 1)) % names.Length];
+                var place = lexicon.Places[random.NextInt(lexicon.Places.Count)];
+                var (named, other) = random.NextInt(2) == 0 ? (a, b) : (b, a);
+                long[] ids = [ModelVocabulary.EndOfDocument, .. vocabulary.EncodeText($" {a} and {b} went to the {place}. then {named} left the {place} and").Select(t => (long)t)];
+                using var logits = model.Model.Forward(torch.tensor(ids, dtype: torch.int64).unsqueeze(0))[0, -1];
+                right += logits[vocabulary.EncodeText(" " + other)[0]].item<float>() > logits[vocabulary.EncodeText(" " + named)[0]].item<float>() ? 1 : 0;
+            }
+        }
+        finally
+        {
+            model.Model.train();
+        }
+
+        return (double)right / Count;
     }
 }

@@ -33,6 +33,9 @@ public sealed class SyntheticGrammarTests
         Assert.Contains(" Anna found some money in the park. later she went to the bank and counted the coins.", texts);
         Assert.Contains(" the dog found a red ball in the park. then it dropped the ball. later the dog left the park.", texts);
         Assert.Contains(" Tom walked to the park.", texts);
+        Assert.Contains(" Anna and Tom walked to the park. then Tom left the park and Anna was happy.", texts);
+        Assert.Contains(" the dog and Anna ran to the park. later the dog left the park and Anna was sad.", texts);
+        Assert.Contains(" Tom and the dogs ran to the park. then Tom left the park and the dogs were happy.", texts);
         Assert.Contains("The transformer architecture was first introduced in 2017 by researchers at Google.", texts);
         Assert.Contains("The transformer architecture was first introduced in 2017 in the paper Attention Is All You Need. It replaced recurrence with attention.", texts);
         Assert.Contains("The transformer architecture was first introduced in the paper Attention Is All You Need by Vaswani and colleagues at Google.", texts);
@@ -42,6 +45,7 @@ public sealed class SyntheticGrammarTests
         Assert.DoesNotContain(texts, t => t.Contains("money") && t.Contains("water"));
         Assert.DoesNotContain(texts, t => t.Contains("dogs was") || t.Contains("they was") || t.Contains("dog were"));
         Assert.DoesNotContain(texts, t => t.StartsWith(" Anna", StringComparison.Ordinal) && t.Contains(" he "));
+        Assert.DoesNotContain(texts, t => t.Contains("the dog and the dogs") || t.Contains("the dogs and the dog") || t.Contains("Anna and Anna") || t.Contains("Tom and Tom"));
     }
 
     [Fact]
@@ -60,13 +64,13 @@ public sealed class SyntheticGrammarTests
     [Fact]
     public void Sample_TinyGrammar_FrequenciesMatchProbabilities()
     {
-        // By construction a story has one sentence with probability 0.3 and a history document with 1/2: 0.31 in all.
-        // The sampler must agree with the enumeration (20,000 draws: one standard deviation is 0.0033).
+        // By construction a story has one sentence with probability 0.3, a history document with 1/2 and a pair story
+        // never: 0.22 in all. The sampler must agree with the enumeration (20,000 draws: one standard deviation is 0.0029).
         var corpus = new SyntheticCorpus(seed: 11, SyntheticLexicon.Tiny);
         var oneSentence = Enumerable.Range(0, 20_000).Count(i => corpus.Document(i).Sentences == 1);
         var enumerated = TinyDocuments.Value.Where(d => d.Sentences == 1).Sum(d => Math.Exp(d.LogProbability));
-        var expected = ((1 - SyntheticGrammar.HistoryShare) * 0.3) + (SyntheticGrammar.HistoryShare * 0.5);
-        Assert.Equal(0.31, expected, 1e-12);
+        var expected = ((1 - SyntheticGrammar.HistoryShare - SyntheticGrammar.PairShare) * 0.3) + (SyntheticGrammar.HistoryShare * 0.5);
+        Assert.Equal(0.22, expected, 1e-12);
         Assert.Equal(expected, enumerated, 1e-12);
         Assert.InRange(oneSentence / 20_000.0, expected - 0.012, expected + 0.012);
     }
@@ -82,11 +86,11 @@ public sealed class SyntheticGrammarTests
     [Fact]
     public void Sample_HistoryDocument_LogProbabilityIsTheProductOfItsChoices()
     {
-        // The kind (history: 0.05 of 0.95 + 0.05), one of three endings, then a second sentence or none (1 of 2).
+        // The kind (history: 0.05 of 0.65 + 0.05 + 0.3), one of three endings, then a second sentence or none (1 of 2).
         var corpus = new SyntheticCorpus(seed: 4);
         var document = Enumerable.Range(0, 1_000).Select(i => corpus.Document(i))
             .First(d => d.Text == "The transformer architecture was first introduced in 2017 by researchers at Google. It replaced recurrence with attention.");
-        Assert.Equal(Math.Log(0.05 / (0.95 + 0.05)) + Math.Log(1.0 / 3) + Math.Log(1.0 / 2), document.LogProbability, 1e-12);
+        Assert.Equal(Math.Log(0.05 / (0.65 + 0.05 + 0.3)) + Math.Log(1.0 / 3) + Math.Log(1.0 / 2), document.LogProbability, 1e-12);
         Assert.Equal(2, document.Sentences);
     }
 
@@ -103,6 +107,41 @@ public sealed class SyntheticGrammarTests
         Assert.All(history, d => Assert.InRange(gpt2.Encode(d.Text).Length + 1, 14, SyntheticGrammar.MaxDocumentTokens));
         var prompt = gpt2.Encode(SyntheticGrammar.HistoryOpening);
         Assert.All(history, d => Assert.Equal(prompt, gpt2.Encode(d.Text)[..prompt.Length]));
+    }
+
+    [Fact]
+    public void Documents_DefaultCorpus_PairStoriesAtTheirShare_NameOneEntityAgainAndRecallTheOther()
+    {
+        // 20,000 documents: the count of pair stories has mean 6,000 and standard deviation 65.
+        var corpus = new SyntheticCorpus(SyntheticCorpus.DefaultSeed);
+        var pairs = Enumerable.Range(0, 20_000).Select(i => corpus.TrainDocument(i).Text)
+            .Where(t => t.StartsWith(' ') && t.Split('.')[0].Contains(" and ", StringComparison.Ordinal)).ToList(); // history has "Vaswani and colleagues"
+        Assert.InRange(pairs.Count, 6_000 - 300, 6_000 + 300);
+        var namedFirst = 0;
+        foreach (var text in pairs)
+        {
+            // " {A} and {B} {motion} to the {place}. {opener} {X} left the {place} and {Y} was|were {emotion}."
+            var sentences = text.Split('.', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(2, sentences.Length);
+            var first = sentences[0].Split(" and ");
+            var (a, b) = (first[0].Trim(), Entity(first[1]));
+            var second = sentences[1].Trim();
+            var opener = second[..second.IndexOf(' ', StringComparison.Ordinal)];
+            var (named, recalled) = (second[(opener.Length + 1)..second.IndexOf(" left the ", StringComparison.Ordinal)], Entity(second.Split(" and ")[1]));
+            Assert.NotEqual(a, b);
+            Assert.NotEqual(a.Replace("the ", "", StringComparison.Ordinal).TrimEnd('s'), b.Replace("the ", "", StringComparison.Ordinal).TrimEnd('s'));
+            Assert.True((named == a && recalled == b) || (named == b && recalled == a), text);
+            namedFirst += named == a ? 1 : 0;
+        }
+
+        Assert.InRange(namedFirst / (double)pairs.Count, 0.45, 0.55); // the first or the second named again, equally likely
+
+        // The entity before its verb: "Tom" of "Tom walked ...", "the dogs" of "the dogs were happy".
+        static string Entity(string words)
+        {
+            var parts = words.Trim().Split(' ');
+            return parts[0] == "the" ? $"the {parts[1]}" : parts[0];
+        }
     }
 
     [Fact]
@@ -146,6 +185,8 @@ public sealed class SyntheticGrammarTests
         var worst = " the elephants found a golden blanket in the hospital. later the elephants went to the bank and opened an account."
             + " later the elephants carried the blanket.";
         Assert.True(gpt2.Encode(worst).Length + 1 <= SyntheticGrammar.MaxDocumentTokens);
+        var worstPair = " the elephants and the chickens hurried to the hospital. later the elephants left the hospital and the chickens were surprised.";
+        Assert.True(gpt2.Encode(worstPair).Length + 1 <= SyntheticGrammar.MaxDocumentTokens);
         // The longest history document: 30 tokens ("Vaswani" and "recurrence" are several each), far from the limit.
         var longestHistory = "The transformer architecture was first introduced in the paper Attention Is All You Need by Vaswani and colleagues at Google."
             + " It replaced recurrence with attention.";
