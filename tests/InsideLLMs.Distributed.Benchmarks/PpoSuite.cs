@@ -26,7 +26,7 @@ internal static class PpoSuite
         var tasks = RewardSuite.Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, [rankTemperature]);
         var (reward, rankings) = RewardSuite.RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, 3e-4);
         using var _ = reward;
-        var rewardState = cache is null ? null : Path.Combine(cache, $"reward-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}{(rankTemperature == 1.0 ? "" : "-t" + rankTemperature.ToString(CultureInfo.InvariantCulture))}.bin");
+        var rewardState = cache is null ? null : Path.Combine(cache, $"reward-g{SyntheticGrammar.Version}-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}{(rankTemperature == 1.0 ? "" : "-t" + rankTemperature.ToString(CultureInfo.InvariantCulture))}.bin");
         if (rewardState is not null && File.Exists(rewardState))
         {
             reward.Restore(File.ReadAllBytes(rewardState), rewardSteps);
