@@ -13,18 +13,18 @@ namespace InsideLLMs.Distributed.Maths.Data;
 /// </summary>
 /// <remarks>
 /// <para>A story is 1-3 sentences; the count is a choice like any other, so the end of a document carries
-/// probability. A pair story is "{A} and {B} {motion} to the {place}. {opener} {X} left the {place} and {Y} {was/were}
-/// {emotion}." with A and B different entities (never one animal twice) and X one of them, Y the other. A history document is <see cref="HistoryOpening"/>, one of three true endings, and an optional
-/// second sentence. <c>log p(document)</c> is the sum of the log-probabilities of every choice, the first being
-/// the kind.</para>
+/// probability. A pair story is "{A} and {B} {motion} to the {place}. {opener} {X} left the {place} and {Y}
+/// {was/were} {emotion}." with A and B different entities (never one animal twice), X one of them and Y the other.
+/// A history document is <see cref="HistoryOpening"/>, one of three true endings, and an optional second sentence.
+/// <c>log p(document)</c> is the sum of the log-probabilities of every choice, the first being the kind.</para>
 /// <para>The grammar is unambiguous, so p(text) is the probability of its single derivation. A history document
 /// starts with "The" without a leading space, which no story does (a story starts with " the" or a name); its
 /// ending shows in the words after "in" (" 2017 by", " 2017 in" or " the"), and its second sentence, if any,
-/// follows the first period. A pair story is the only document whose first sentence holds "and". In a story, the sentences are the runs between periods; a first sentence starts
-/// with "the" or a name and a later one with an opener; the first sentence's kind shows in its third word (a
-/// motion verb or "found"), "river" is not a place, and "a" versus "some" separates an object from money; a later
-/// sentence's kind shows in the word after its subject (was/were, left, went, or an object verb); a subject is
-/// the entity or its pronoun, never both.</para>
+/// follows the first period. A pair story is the only document whose first sentence holds "and". In a story, the
+/// sentences are the runs between periods; a first sentence starts with "the" or a name and a later one with an
+/// opener; the first sentence's kind shows in its third word (a motion verb or "found"), "river" is not a place,
+/// and "a" versus "some" separates an object from money; a later sentence's kind shows in the word after its subject
+/// (was/were, left, went, or an object verb); a subject is the entity or its pronoun, never both.</para>
 /// </remarks>
 public sealed class SyntheticGrammar
 {
@@ -47,10 +47,10 @@ public sealed class SyntheticGrammar
     public const double HistoryShare = 0.05;
 
     /// <summary>
-    /// Probability that a document is a pair story. Measured with the reward benchmark's policy (4 layers x 128):
-    /// after 2,400 pre-training steps with 3 in 10, the base recalls the other entity (not the one named again) in
-    /// 99.7% of held-out pair stories, and a reward model from it tells a completion naming the prompt's entity from
-    /// one naming another; after 600 steps it does not yet (48%).
+    /// Probability that a document is a pair story. Measured with the reward benchmark's policy (4 layers x 128): after
+    /// 2,400 pre-training steps with 3 in 10, the base puts the other name above the one named again in 99.7% of
+    /// held-out pair stories, and a reward model from it tells a completion naming the prompt's entity from one naming
+    /// another (0.97 of such pairs); with a first version of these stories, 600 steps were not enough (48%).
     /// </summary>
     public const double PairShare = 0.3;
 
