@@ -15,7 +15,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// Benchmark suites that print their figures side by side in one run (these machines are noisy: compare within a run).
 /// Usage: dotnet run -c Release --project tests/InsideLLMs.Distributed.Benchmarks -- [throughput|synthetic|shakespeare|distributed|stress|page|memory|sft|reward|ppo|ppo-cluster|all]
 ///        [--steps N] [--threads N] [--corpus PATH]; synthetic: [--batch-size B]; stress: [--minutes M] [--silos N] [--no-heap-checks];
-///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N];
+///        page: [--seconds S] [--pages 1,4]; memory: [--steps N]; sft: [--pretrain-steps N] [--steps N (SFT)] [--lr X (SFT)] [--instructions N] [--cache DIR (keeps the pre-trained base)];
 ///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T or T1,T2 (of the ranked samples)]
 ///        [--noise 0,0.2 (annotators)] [--built-in N (built-in rankings added)] [--weight-decay X] [--eval-every N (steps)] [--batch-size B (rows)]
 ///        [--mixed M (a ranking more per training prompt, M of its completions other prompts')] [--fresh-init] [--reward-width C [--reward-layers L]] [--contrast (diagnostic)];
@@ -70,8 +70,8 @@ internal static class BenchmarkApp
                 break;
             case "sft":
                 SftSuite.Run(
-                    results, threads, IntOption(args, "--pretrain-steps") ?? 600, steps ?? 300, IntOption(args, "--instructions") ?? 128,
-                    StringOption(args, "--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 1e-3);
+                    results, threads, IntOption(args, "--pretrain-steps") ?? 2400, steps ?? 300, IntOption(args, "--instructions") ?? 128,
+                    StringOption(args, "--lr") is { } lr ? double.Parse(lr, CultureInfo.InvariantCulture) : 1e-3, StringOption(args, "--cache"));
                 break;
             case "reward":
                 RewardSuite.Run(results, threads, new RewardSuiteOptions(

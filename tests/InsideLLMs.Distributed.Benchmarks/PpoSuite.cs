@@ -16,7 +16,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// </summary>
 internal static class PpoSuite
 {
-    private const long EvaluationSeed = 0x5EED_000A;
+    internal const long EvaluationSeed = 0x5EED_000A;
 
     public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, PpoOptions options, int evaluationPrompts, int evaluateEvery, string? cache, string? curves, double rankTemperature = 1.0)
     {
@@ -24,12 +24,13 @@ internal static class PpoSuite
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
         results.Add(("ppo", "policy: pre-training + SFT steps", $"{pretrainSteps} + {sftSteps}{(policy.FromCache ? " (read from the cache)" : "")}"));
         var tasks = RewardSuite.Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, [rankTemperature]);
-        var (reward, rankings) = RewardSuite.RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, 3e-4);
+        var (reward, rankings) = RewardSuite.RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, RewardSuite.PpoRewardLearningRate);
         using var _ = reward;
-        var rewardState = cache is null ? null : Path.Combine(cache, $"reward-g{SyntheticGrammar.Version}-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}{(rankTemperature == 1.0 ? "" : "-t" + rankTemperature.ToString(CultureInfo.InvariantCulture))}.bin");
+        var rewardState = RewardSuite.RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, [rankTemperature]);
         if (rewardState is not null && File.Exists(rewardState))
         {
             reward.Restore(File.ReadAllBytes(rewardState), rewardSteps);
+            Console.WriteLine($"ppo: reward model read from {rewardState}");
         }
         else
         {

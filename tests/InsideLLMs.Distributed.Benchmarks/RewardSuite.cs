@@ -90,6 +90,13 @@ internal static class RewardSuite
             }
 
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            var plain = options is { BuiltIn: 0, Mixed: 0, Contrast: false, FreshInit: false, RewardShape: null, WeightDecay: null, BatchSize: 16 } && learningRate == PpoRewardLearningRate;
+            if (plain && RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, temperatures) is { } state)
+            {
+                File.WriteAllBytes(state, reward.SaveState());
+                Console.WriteLine($"  reward model kept for the ppo suite: {state}");
+            }
+
             var after = Accuracy(reward, rankings, truth);
             var labels = RewardScores.Agreement(rankings.TrainRankings.Where(r => tasksById.Contains(r.Id)).Select(r =>
                 ((IReadOnlyList<double>)[.. Enumerable.Range(0, K).Select(c => (double)(K - r.PlaceOf(c)))], (IReadOnlyList<double>)truth[r.Id])));
@@ -107,6 +114,17 @@ internal static class RewardSuite
             results.Add(("reward", $"{name}: score normalisation on SFT samples (mean, std)", $"{F(normalization.Mean, 3)}, {F(normalization.Std, 3)}"));
         }
     }
+
+    /// <summary>The learning rate of the ppo suite's reward model (the reward suite's default).</summary>
+    internal const double PpoRewardLearningRate = 3e-4;
+
+    /// <summary>
+    /// Where a reward model trained on the policy's own rankings alone (the default shape, batch and learning rate) is kept
+    /// in <paramref name="cache"/>: the ppo suite reads it from there, and the reward suite leaves the ones it trains there.
+    /// </summary>
+    internal static string? RewardStatePath(string? cache, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, IReadOnlyList<double> temperatures) =>
+        cache is null ? null : Path.Combine(cache,
+            $"reward-g{SyntheticGrammar.Version}-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}{(temperatures is [1.0] ? "" : "-t" + Temperatures(temperatures))}.bin");
 
     /// <summary>The policy's rankings by a simulated annotator with <paramref name="noise"/>, and a reward model (not yet trained) from the policy's weights with a fresh score head.</summary>
     /// <param name="added">Rankings (of no held-out prompt) trained on beside the policy's, ranked again by this annotator.</param>

@@ -4,6 +4,7 @@ using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Objectives;
 using InsideLLMs.Distributed.Maths.Pipeline;
+using InsideLLMs.Distributed.Maths.Rlhf;
 using InsideLLMs.Distributed.Maths.Sampling;
 using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Maths.Training;
@@ -25,23 +26,25 @@ namespace InsideLLMs.Distributed.Benchmarks;
 /// </remarks>
 internal static class SftSuite
 {
-    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int instructions, double learningRate)
+    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int instructions, double learningRate, string? cache = null)
     {
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, learningRate, (tuned, sftData) =>
         {
             var heldOut = HeldOutInstructions(sftData, instructions);
             var seen = sftData.TrainExamples.Select(e => e.Instruction).Distinct(StringComparer.Ordinal).Take(instructions).ToArray();
-            return (HeldOut: Accuracy(tuned, sftData, heldOut), Seen: Accuracy(tuned, sftData, seen), Loss: tuned.Evaluate());
-        });
+            return (HeldOut: Accuracy(tuned, sftData, heldOut), Seen: Accuracy(tuned, sftData, seen), Loss: tuned.Evaluate(),
+                Rule: SampledRuleScore(tuned, sftData.Vocabulary, RuleScorePrompts));
+        }, cache, cacheTuned: false);
         var (before, after) = (policy.Before, policy.After);
         var (tuned, sftData, sftOptions) = (policy.Tuned, policy.Instructions, policy.Tuned.Options);
         var (pretrainSeconds, sftSeconds, pretrainLoss) = (policy.PretrainSeconds, policy.SftSeconds, policy.PretrainLoss);
         var heldOut = HeldOutInstructions(sftData, instructions);
-        results.Add(("sft", "pre-training: steps x rows, wall time", $"{pretrainSteps} x {TrainingPresets.Synthetic.Training.BatchSize}, {pretrainSeconds:F0} s"));
+        results.Add(("sft", "pre-training: steps x rows, wall time", $"{pretrainSteps} x {TrainingPresets.Synthetic.Training.BatchSize}, {(policy.BaseFromCache ? "read from the cache" : $"{pretrainSeconds:F0} s")}"));
         results.Add(("sft", "pre-training: validation loss (16 batches)", F(pretrainLoss, 4)));
         results.Add(("sft", "SFT: steps x rows, peak learning rate, wall time", $"{sftSteps} x {sftOptions.BatchSize}, {learningRate.ToString(CultureInfo.InvariantCulture)}, {sftSeconds:F0} s"));
         results.Add(("sft", $"held-out instructions (distinct texts)", heldOut.Length.ToString(CultureInfo.InvariantCulture)));
         results.Add(("sft", "response loss on held-out instructions: before / after", $"{F(before.Loss, 4)} / {F(after.Loss, 4)}"));
+        results.Add(("sft", $"preference rule's score, sampled (T = 1) on {RuleScorePrompts} held-out PPO prompts: before / after", $"{F(before.Rule, 3)} / {F(after.Rule, 3)}"));
         foreach (var (name, b, a) in new[] { ("held-out", before.HeldOut, after.HeldOut), ("trained-on", before.Seen, after.Seen) })
         {
             results.Add(("sft", $"instruction accuracy, {name}: before / after", $"{b.Satisfied:P1} / {a.Satisfied:P1}"));
@@ -55,6 +58,30 @@ internal static class SftSuite
         {
             results.Add(("sft", $"example:{instruction}", $"->{Respond(tuned, sftData, instruction).Text}"));
         }
+    }
+
+    /// <summary>Held-out PPO prompts the rule's score is measured on (the ppo suite's evaluation prompts and seeds).</summary>
+    private const int RuleScorePrompts = 200;
+
+    /// <summary>
+    /// The preference rule's mean score of one completion sampled at temperature 1 (at most PPO's completion length) for
+    /// each of the first <paramref name="count"/> held-out PPO prompts, with the ppo suite's evaluation seeds: the SFT
+    /// model's score here is the ppo suite's "rule score sampled, SFT", so it tells how much room SFT leaves PPO.
+    /// </summary>
+    internal static double SampledRuleScore(ReferenceTrainer trainer, ModelVocabulary vocabulary, int count)
+    {
+        var prompts = new PpoPrompts(PpoSuite.EvaluationSeed, heldOut: true);
+        var total = 0.0;
+        for (var n = 0; n < count; n++)
+        {
+            var instruction = prompts.At(n);
+            var prompt = InstructionDataset.Prompt(instruction, vocabulary);
+            var room = Math.Min(new PpoOptions().MaxCompletionTokens, trainer.Config.BlockSize - prompt.Length - 1);
+            var (tokens, _) = PpoModels.Complete(trainer.Model, prompt, DeterministicRandom.Mix(PpoSuite.EvaluationSeed, n), room);
+            total += PreferenceRule.Default.Score(instruction, vocabulary.DecodeText(tokens.Where(t => t != ModelVocabulary.EndOfDocument)));
+        }
+
+        return total / count;
     }
 
     private static string[] HeldOutInstructions(InstructionDataset data, int count) =>
@@ -121,6 +148,9 @@ internal sealed class Policy<T> : IDisposable
     /// <summary>The pre-trained base's <see cref="Policy.IdentityProbe"/>; null when the weights were read from the cache.</summary>
     public double? BaseIdentity { get; init; }
 
+    /// <summary>Whether the pre-trained base was read from the cache instead of trained (<see cref="PretrainSeconds"/> is then the read's).</summary>
+    public bool BaseFromCache { get; init; }
+
     /// <summary>Whether the fine-tuned weights were read from the cache instead of trained.</summary>
     public bool FromCache { get; init; }
 
@@ -129,11 +159,15 @@ internal sealed class Policy<T> : IDisposable
 
 internal static class Policy
 {
-    /// <param name="cache">A folder where the fine-tuned weights are kept: read from it when there, written to it after training.</param>
+    /// <param name="cache">
+    /// A folder where the pre-trained base and the fine-tuned weights are kept: read from it when there, written to it
+    /// after training.
+    /// </param>
+    /// <param name="cacheTuned">Whether the fine-tuned weights are read from the cache (false: only the base is, and SFT runs).</param>
     /// <param name="shape">Another width and depth than the preset's (heads of 32 dimensions), or null.</param>
     public static Policy<T> Train<T>(
         int threads, int pretrainSteps, int sftSteps, double learningRate, Func<ReferenceTrainer, InstructionDataset, T> measure, string? cache = null,
-        (int Width, int Layers)? shape = null)
+        (int Width, int Layers)? shape = null, bool cacheTuned = true)
     {
         torch.set_num_threads(threads);
         var preset = TrainingPresets.Synthetic;
@@ -145,7 +179,7 @@ internal static class Policy
 
         var shaped = shape is { } named ? $"-w{named.Width}x{named.Layers}" : "";
         var cached = cache is null ? null : Path.Combine(cache, $"policy-g{SyntheticGrammar.Version}-{pretrainSteps}-{sftSteps}-{learningRate.ToString(CultureInfo.InvariantCulture)}{shaped}.bin");
-        if (cached is not null && File.Exists(cached))
+        if (cacheTuned && cached is not null && File.Exists(cached))
         {
             var instructions = InstructionDataset.Synthetic(new SyntheticCorpus(preset.Training.Seed), data.Vocabulary, model.BlockSize);
             var restored = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = sftSteps, Objective = ObjectiveKind.Sft }, instructions);
@@ -154,9 +188,26 @@ internal static class Policy
             return new Policy<T> { Tuned = restored, Instructions = instructions, Before = measured, After = measured, FromCache = true };
         }
 
+        // The pre-trained base is kept too (by grammar version, steps and shape), so policies with other SFT lengths reuse it.
         var started = Stopwatch.GetTimestamp();
         using var pretrained = new ReferenceTrainer(model, data, preset.Training with { Threads = threads, Steps = pretrainSteps, EvalInterval = 0 });
-        pretrained.Run();
+        var baseCached = cache is null ? null : Path.Combine(cache, $"base-g{SyntheticGrammar.Version}-{pretrainSteps}{shaped}.bin");
+        var baseFromCache = baseCached is not null && File.Exists(baseCached);
+        if (baseFromCache)
+        {
+            pretrained.Restore(File.ReadAllBytes(baseCached), pretrainSteps);
+            Console.WriteLine($"policy: pre-trained base read from {baseCached}");
+        }
+        else
+        {
+            pretrained.Run();
+            if (baseCached is not null)
+            {
+                Directory.CreateDirectory(cache!);
+                File.WriteAllBytes(baseCached, pretrained.SaveState());
+            }
+        }
+
         var pretrainSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var pretrainLoss = pretrained.Evaluate(maxBatches: 16);
         var baseIdentity = IdentityProbe(pretrained, data.Vocabulary);
@@ -184,7 +235,7 @@ internal static class Policy
         return new Policy<T>
         {
             Tuned = tuned, Instructions = sftData, Before = before, After = after, PretrainSeconds = pretrainSeconds, SftSeconds = sftSeconds, PretrainLoss = pretrainLoss,
-            BaseIdentity = baseIdentity,
+            BaseIdentity = baseIdentity, BaseFromCache = baseFromCache,
         };
     }
 
