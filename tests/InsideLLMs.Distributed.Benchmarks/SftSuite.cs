@@ -195,7 +195,7 @@ internal static class Policy
         var baseFromCache = baseCached is not null && File.Exists(baseCached);
         if (baseFromCache)
         {
-            pretrained.Restore(File.ReadAllBytes(baseCached), pretrainSteps);
+            pretrained.Restore(File.ReadAllBytes(baseCached!), pretrainSteps);
             Console.WriteLine($"policy: pre-trained base read from {baseCached}");
         }
         else
