@@ -77,6 +77,15 @@ internal static class RewardSuite
             var before = Accuracy(reward, rankings, truth);
             started = Stopwatch.GetTimestamp();
             var every = options.EvalEvery > 0 ? options.EvalEvery : Math.Max(1, rewardSteps / 6);
+            var plain = options is { BuiltIn: 0, Mixed: 0, Contrast: false, FreshInit: false, RewardShape: null, WeightDecay: null, BatchSize: 16 } && learningRate == PpoRewardLearningRate;
+            var state = plain ? RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, temperatures) : null;
+            if (state is not null && File.Exists(state))
+            {
+                // Kept by an earlier run with the same arguments: measured again without training it again.
+                reward.Restore(File.ReadAllBytes(state), rewardSteps);
+                Console.WriteLine($"  reward model read from {state}");
+            }
+
             while (reward.Step < rewardSteps)
             {
                 var step = reward.TrainStep();
@@ -90,8 +99,7 @@ internal static class RewardSuite
             }
 
             var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            var plain = options is { BuiltIn: 0, Mixed: 0, Contrast: false, FreshInit: false, RewardShape: null, WeightDecay: null, BatchSize: 16 } && learningRate == PpoRewardLearningRate;
-            if (plain && RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, temperatures) is { } state)
+            if (state is not null && !File.Exists(state))
             {
                 File.WriteAllBytes(state, reward.SaveState());
                 Console.WriteLine($"  reward model kept for the ppo suite: {state}");
