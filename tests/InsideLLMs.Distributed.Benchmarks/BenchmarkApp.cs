@@ -19,7 +19,7 @@ namespace InsideLLMs.Distributed.Benchmarks;
 ///        reward: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--steps N (reward model)] [--lr X (reward model)] [--cache DIR] [--temperature T or T1,T2 (of the ranked samples)]
 ///        [--noise 0,0.2 (annotators)] [--built-in N (built-in rankings added)] [--weight-decay X] [--eval-every N (steps)] [--batch-size B (rows)]
 ///        [--mixed M (a ranking more per training prompt, M of its completions other prompts')] [--fresh-init] [--reward-width C [--reward-layers L]] [--contrast (diagnostic)];
-///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
+///        ppo: [--pretrain-steps N] [--sft-steps N] [--prompts N] [--reward-steps N] [--reward-lr X] [--noise X] [--iterations N] [--rollouts N] [--epochs N]
 ///        [--minibatches N] [--policy-lr X] [--value-lr X] [--kl X] [--kl-target X] [--kl-horizon N] [--eval-prompts N] [--eval-every N] [--rank-temperature T] [--cache DIR] [--curves DIR];
 ///        ppo-cluster: [--iterations N (timed)]
 /// </summary>
@@ -76,7 +76,7 @@ internal static class BenchmarkApp
             case "reward":
                 RewardSuite.Run(results, threads, new RewardSuiteOptions(
                     IntOption(args, "--pretrain-steps") ?? 2400, IntOption(args, "--sft-steps") ?? 300, IntOption(args, "--prompts") ?? 800,
-                    steps ?? 300, DoubleOption(args, "--lr") ?? 3e-4, StringOption(args, "--cache"), DoubleList(args, "--temperature") ?? [1.0],
+                    steps ?? 300, DoubleOption(args, "--lr") ?? RewardSuite.DefaultRewardLearningRate, StringOption(args, "--cache"), DoubleList(args, "--temperature") ?? [1.0],
                     DoubleList(args, "--noise") ?? [0, 0.2],
                     IntOption(args, "--built-in") ?? 0, DoubleOption(args, "--weight-decay"), IntOption(args, "--eval-every") ?? 0, batchSize ?? 16, IntOption(args, "--mixed") ?? 0, args.Contains("--fresh-init"),
                     IntOption(args, "--reward-width") is { } width ? (width, IntOption(args, "--reward-layers") ?? 4) : null,
@@ -98,7 +98,8 @@ internal static class BenchmarkApp
                         KlTarget = DoubleOption(args, "--kl-target"),
                         KlHorizon = DoubleOption(args, "--kl-horizon") ?? 10_000,
                     }.Validate(),
-                    IntOption(args, "--eval-prompts") ?? 200, IntOption(args, "--eval-every") ?? 0, StringOption(args, "--cache"), StringOption(args, "--curves"), DoubleOption(args, "--rank-temperature") ?? 1.0);
+                    IntOption(args, "--eval-prompts") ?? 200, IntOption(args, "--eval-every") ?? 0, StringOption(args, "--cache"), StringOption(args, "--curves"), DoubleOption(args, "--rank-temperature") ?? 1.0,
+                    DoubleOption(args, "--reward-lr") ?? RewardSuite.DefaultRewardLearningRate);
                 break;
             case "ppo-cluster":
                 await PpoClusterBenchmark.RunAsync(results, IntOption(args, "--iterations") ?? 8);

@@ -18,15 +18,16 @@ internal static class PpoSuite
 {
     internal const long EvaluationSeed = 0x5EED_000A;
 
-    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, PpoOptions options, int evaluationPrompts, int evaluateEvery, string? cache, string? curves, double rankTemperature = 1.0)
+    public static void Run(List<(string, string, string)> results, int threads, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, PpoOptions options, int evaluationPrompts, int evaluateEvery, string? cache, string? curves, double rankTemperature = 1.0,
+        double rewardLearningRate = RewardSuite.DefaultRewardLearningRate)
     {
         using var policy = Policy.Train(threads, pretrainSteps, sftSteps, 1e-3, (_, _) => 0, cache);
         var (tuned, vocabulary) = (policy.Tuned, policy.Instructions.Vocabulary);
         results.Add(("ppo", "policy: pre-training + SFT steps", $"{pretrainSteps} + {sftSteps}{(policy.FromCache ? " (read from the cache)" : "")}"));
         var tasks = RewardSuite.Tasks(tuned, policy.Instructions, prompts, pretrainSteps, sftSteps, cache, [rankTemperature]);
-        var (reward, rankings) = RewardSuite.RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, RewardSuite.PpoRewardLearningRate);
+        var (reward, rankings) = RewardSuite.RewardModel(tuned, vocabulary, tasks, noise, threads, rewardSteps, rewardLearningRate);
         using var _ = reward;
-        var rewardState = RewardSuite.RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, [rankTemperature]);
+        var rewardState = RewardSuite.RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, [rankTemperature], rewardLearningRate);
         if (rewardState is not null && File.Exists(rewardState))
         {
             reward.Restore(File.ReadAllBytes(rewardState), rewardSteps);
@@ -45,7 +46,7 @@ internal static class PpoSuite
         var accuracy = RewardScores.Agreement(rankings.ValidationRankings.Select(r =>
             ((IReadOnlyList<double>)RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions), (IReadOnlyList<double>)truth[r.Id])));
         var normalization = RewardScores.Normalization([.. rankings.TrainRankings.SelectMany(r => RewardScores.Score(reward.Model, vocabulary, r.Prompt, r.Completions))]);
-        results.Add(("ppo", $"reward model: {rewardSteps} steps on {prompts} rankings of samples at T = {rankTemperature.ToString(CultureInfo.InvariantCulture)} ({noise:P0} noise), held-out accuracy", $"{accuracy.Accuracy:F3} ({accuracy.Pairs} pairs)"));
+        results.Add(("ppo", $"reward model: {rewardSteps} steps (lr {rewardLearningRate.ToString(CultureInfo.InvariantCulture)}) on {prompts} rankings of samples at T = {rankTemperature.ToString(CultureInfo.InvariantCulture)} ({noise:P0} noise), held-out accuracy", $"{accuracy.Accuracy:F3} ({accuracy.Pairs} pairs)"));
 
         var training = new PpoPrompts(PpoPrompts.DefaultSeed);
         var evaluation = new PpoPrompts(EvaluationSeed, heldOut: true);

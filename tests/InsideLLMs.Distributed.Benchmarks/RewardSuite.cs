@@ -77,8 +77,8 @@ internal static class RewardSuite
             var before = Accuracy(reward, rankings, truth);
             started = Stopwatch.GetTimestamp();
             var every = options.EvalEvery > 0 ? options.EvalEvery : Math.Max(1, rewardSteps / 6);
-            var plain = options is { BuiltIn: 0, Mixed: 0, Contrast: false, FreshInit: false, RewardShape: null, WeightDecay: null, BatchSize: 16 } && learningRate == PpoRewardLearningRate;
-            var state = plain ? RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, temperatures) : null;
+            var plain = options is { BuiltIn: 0, Mixed: 0, Contrast: false, FreshInit: false, RewardShape: null, WeightDecay: null, BatchSize: 16 };
+            var state = plain ? RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, temperatures, learningRate) : null;
             if (state is not null && File.Exists(state))
             {
                 // Kept by an earlier run with the same arguments: measured again without training it again.
@@ -123,16 +123,18 @@ internal static class RewardSuite
         }
     }
 
-    /// <summary>The learning rate of the ppo suite's reward model (the reward suite's default).</summary>
-    internal const double PpoRewardLearningRate = 3e-4;
+    /// <summary>The reward model's default learning rate (the reward suite's and the ppo suite's).</summary>
+    internal const double DefaultRewardLearningRate = 3e-4;
 
     /// <summary>
-    /// Where a reward model trained on the policy's own rankings alone (the default shape, batch and learning rate) is kept
-    /// in <paramref name="cache"/>: the ppo suite reads it from there, and the reward suite leaves the ones it trains there.
+    /// Where a reward model trained on the policy's own rankings alone (the default shape and batch) is kept in
+    /// <paramref name="cache"/>: the ppo suite reads it from there, and the reward suite leaves the ones it trains there.
     /// </summary>
-    internal static string? RewardStatePath(string? cache, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, IReadOnlyList<double> temperatures) =>
+    internal static string? RewardStatePath(
+        string? cache, int pretrainSteps, int sftSteps, int prompts, int rewardSteps, double noise, IReadOnlyList<double> temperatures, double learningRate) =>
         cache is null ? null : Path.Combine(cache,
-            $"reward-g{SyntheticGrammar.Version}-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}{(temperatures is [1.0] ? "" : "-t" + Temperatures(temperatures))}.bin");
+            $"reward-g{SyntheticGrammar.Version}-{pretrainSteps}-{sftSteps}-{prompts}-{rewardSteps}-{noise.ToString(CultureInfo.InvariantCulture)}" +
+            $"{(temperatures is [1.0] ? "" : "-t" + Temperatures(temperatures))}{(learningRate == DefaultRewardLearningRate ? "" : "-lr" + learningRate.ToString(CultureInfo.InvariantCulture))}.bin");
 
     /// <summary>The policy's rankings by a simulated annotator with <paramref name="noise"/>, and a reward model (not yet trained) from the policy's weights with a fresh score head.</summary>
     /// <param name="added">Rankings (of no held-out prompt) trained on beside the policy's, ranked again by this annotator.</param>
