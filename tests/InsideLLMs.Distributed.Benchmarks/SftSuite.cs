@@ -13,8 +13,9 @@ using TorchSharp;
 namespace InsideLLMs.Distributed.Benchmarks;
 
 /// <summary>
-/// Supervised fine-tuning's effect: the default synthetic model pre-trained briefly, then fine-tuned on the built-in
-/// instructions (response-only cross-entropy), with instruction accuracy on held-out instructions before and after.
+/// Supervised fine-tuning's effect: the default synthetic model pre-trained (2,400 steps unless told), then fine-tuned on
+/// the built-in instructions (response-only cross-entropy), with instruction accuracy on held-out instructions and the
+/// preference rule's score of sampled completions before and after.
 /// Both phases run in the reference trainer, the one-stage, one-replica case of the stage grains' code (the cluster's
 /// SFT equals it step for step: SftEquivalenceTests).
 /// </summary>
@@ -126,7 +127,7 @@ internal static class SftSuite
 }
 
 /// <summary>
-/// The default synthetic model pre-trained briefly and fine-tuned on the built-in instructions, both in the reference
+/// The default synthetic model pre-trained and fine-tuned on the built-in instructions, both in the reference
 /// trainer; <typeparamref name="T"/> is what the caller measures on the fine-tuning trainer before and after SFT.
 /// </summary>
 internal sealed class Policy<T> : IDisposable
