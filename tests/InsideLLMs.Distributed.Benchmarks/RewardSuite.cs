@@ -79,7 +79,8 @@ internal static class RewardSuite
             var every = options.EvalEvery > 0 ? options.EvalEvery : Math.Max(1, rewardSteps / 6);
             var plain = options is { BuiltIn: 0, Mixed: 0, Contrast: false, FreshInit: false, RewardShape: null, WeightDecay: null, BatchSize: 16 };
             var state = plain ? RewardStatePath(cache, pretrainSteps, sftSteps, prompts, rewardSteps, noise, temperatures, learningRate) : null;
-            if (state is not null && File.Exists(state))
+            var fromCache = state is not null && File.Exists(state);
+            if (fromCache)
             {
                 // Kept by an earlier run with the same arguments: measured again without training it again.
                 reward.Restore(File.ReadAllBytes(state), rewardSteps);
@@ -112,7 +113,7 @@ internal static class RewardSuite
             var name = noise == 0 ? "noise-free" : $"{noise:P0}-noisy";
             results.Add(("reward", $"{name}: rankings train / held-out prompts", $"{rankings.TrainRankings.Count} / {rankings.ValidationRankings.Count}"));
             results.Add(("reward", $"{name}: the labels' own pair agreement with the rule", F(labels.Accuracy, 3)));
-            results.Add(("reward", $"{name}: steps x rows, lr, wall time", $"{rewardSteps} x {options.BatchSize}, {learningRate.ToString(CultureInfo.InvariantCulture)}, {seconds:F0} s"));
+            results.Add(("reward", $"{name}: steps x rows, lr, wall time", $"{rewardSteps} x {options.BatchSize}, {learningRate.ToString(CultureInfo.InvariantCulture)}, {(fromCache ? "read from the cache" : $"{seconds:F0} s")}"));
             results.Add(("reward", $"{name}: held-out pairwise accuracy vs the rule, before / after", $"{F(before.Accuracy, 3)} / {F(after.Accuracy, 3)} ({after.Pairs} pairs)"));
             results.Add(("reward", $"{name}: training prompts' pairwise accuracy vs the rule, after", F(Accuracy(reward, rankings.TrainRankings.Where(r => tasksById.Contains(r.Id)), truth, rankings.Vocabulary).Accuracy, 3)));
             foreach (var (part, agreement) in AccuracyByPart(reward, rankings))
