@@ -83,7 +83,7 @@ internal static class RewardSuite
             if (fromCache)
             {
                 // Kept by an earlier run with the same arguments: measured again without training it again.
-                reward.Restore(File.ReadAllBytes(state), rewardSteps);
+                reward.Restore(File.ReadAllBytes(state!), rewardSteps);
                 Console.WriteLine($"  reward model read from {state}");
             }
 
