@@ -3,6 +3,7 @@ using System.Text;
 using InsideLLMs.Distributed.Maths.Data;
 using InsideLLMs.Distributed.Maths.Model;
 using InsideLLMs.Distributed.Maths.Rlhf;
+using InsideLLMs.Distributed.Maths.Tokenization;
 using InsideLLMs.Distributed.Maths.Training;
 
 namespace InsideLLMs.Distributed.Benchmarks;
@@ -115,18 +116,10 @@ internal static class PpoSuite
         for (var n = 0; n < count; n++)
         {
             var instruction = prompts.At(n);
-            var prompt = InstructionDataset.Prompt(instruction, ppo.Vocabulary);
-            var room = Math.Min(ppo.Options.MaxCompletionTokens, ppo.Config.BlockSize - prompt.Length - 1);
-            var seed = Maths.Data.DeterministicRandom.Mix(EvaluationSeed, n);
-            string Text(GptStage model, bool isGreedy, out bool finished)
-            {
-                var (tokens, done) = PpoModels.Complete(model, prompt, seed, room, isGreedy);
-                finished = done;
-                return ppo.Vocabulary.DecodeText(tokens.Where(t => t != Maths.Tokenization.ModelVocabulary.EndOfDocument));
-            }
-
-            var (policySample, referenceSample) = (Text(ppo.Policy, false, out var policyEnded), Text(ppo.Reference, false, out _));
-            var (policyGreedy, referenceGreedy) = (Text(ppo.Policy, true, out _), Text(ppo.Reference, true, out _));
+            string Text(GptStage model, bool isGreedy) => Answer(model, ppo.Vocabulary, ppo.Options.MaxCompletionTokens, instruction, n, isGreedy).Text;
+            var (policySample, policyEnded) = Answer(ppo.Policy, ppo.Vocabulary, ppo.Options.MaxCompletionTokens, instruction, n, greedy: false);
+            var referenceSample = Text(ppo.Reference, false);
+            var (policyGreedy, referenceGreedy) = (Text(ppo.Policy, true), Text(ppo.Reference, true));
             var (ps, rs) = (PreferenceRule.Default.Score(instruction, policySample), PreferenceRule.Default.Score(instruction, referenceSample));
             var (pg, rg) = (PreferenceRule.Default.Score(instruction, policyGreedy), PreferenceRule.Default.Score(instruction, referenceGreedy));
             sampled += ps;
@@ -143,6 +136,19 @@ internal static class PpoSuite
         }
 
         return new Judgement(sampled / count, greedy / count, winSampled / count, tieSampled / count, winGreedy / count, tieGreedy / count, ended / count, [.. examples]);
+    }
+
+    /// <summary>
+    /// A model's answer to the <paramref name="n"/>-th held-out evaluation instruction: sampled at temperature 1 with that
+    /// instruction's evaluation seed (the same for every model), or greedy; at most <paramref name="maxTokens"/> tokens,
+    /// fewer where the context ends first. The text leaves out the end token; Ended says whether it came.
+    /// </summary>
+    internal static (string Text, bool Ended) Answer(GptStage model, ModelVocabulary vocabulary, int maxTokens, string instruction, int n, bool greedy)
+    {
+        var prompt = InstructionDataset.Prompt(instruction, vocabulary);
+        var room = Math.Min(maxTokens, model.Config.BlockSize - prompt.Length - 1);
+        var (tokens, ended) = PpoModels.Complete(model, prompt, DeterministicRandom.Mix(EvaluationSeed, n), room, greedy);
+        return (vocabulary.DecodeText(tokens.Where(t => t != ModelVocabulary.EndOfDocument)), ended);
     }
 
     private static Dictionary<string, (byte[] Data, long[] Shape)> Weights(GptStage model) =>

@@ -76,10 +76,7 @@ internal static class SftSuite
         for (var n = 0; n < count; n++)
         {
             var instruction = prompts.At(n);
-            var prompt = InstructionDataset.Prompt(instruction, vocabulary);
-            var room = Math.Min(new PpoOptions().MaxCompletionTokens, trainer.Config.BlockSize - prompt.Length - 1);
-            var (tokens, _) = PpoModels.Complete(trainer.Model, prompt, DeterministicRandom.Mix(PpoSuite.EvaluationSeed, n), room);
-            total += PreferenceRule.Default.Score(instruction, vocabulary.DecodeText(tokens.Where(t => t != ModelVocabulary.EndOfDocument)));
+            total += PreferenceRule.Default.Score(instruction, PpoSuite.Answer(trainer.Model, vocabulary, new PpoOptions().MaxCompletionTokens, instruction, n, greedy: false).Text);
         }
 
         return total / count;
