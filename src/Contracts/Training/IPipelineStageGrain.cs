@@ -59,11 +59,14 @@ public interface IPipelineStageGrain : IGrainWithStringKey
     Task SeedCheckpointAsync(StageAssignment assignment, long step, byte[] checkpoint);
 
     /// <summary>
-    /// Deactivates this stage once the call returns, so that the next call activates it again where placement puts it
-    /// now (a silo that joined gets its share). Returns the silo it was on. Only between steps, after a checkpoint: the new
-    /// activation holds nothing until the run initialises it from that checkpoint.
+    /// Moves this stage to <paramref name="target"/> once the call returns (nothing happens when it is there already), so
+    /// that a silo that joined gets its share. Returns the silo it was on. An Orleans migration, not a deactivation: the
+    /// directory names the new activation before the old one is gone, so a caller that cached the old address is forwarded
+    /// to it. After a plain deactivation such a caller's next call re-created the stage on the silo it had just left, and
+    /// placement was never asked (seen in the container test: one stage re-activated on the same silo 12 times in 25 s).
+    /// Only between steps, after a checkpoint: the run initialises the moved stage from that checkpoint.
     /// </summary>
-    Task<string> ReleaseAsync();
+    Task<string> MoveToAsync(SiloAddress target);
 
     /// <summary>The silo this activation of the stage runs on, as Orleans prints its address.</summary>
     Task<string> GetSiloAsync();

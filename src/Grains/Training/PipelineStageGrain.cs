@@ -207,10 +207,19 @@ public sealed class PipelineStageGrain(
         await state.WriteStateAsync();
     }
 
-    public Task<string> ReleaseAsync()
+    public Task<string> MoveToAsync(SiloAddress target)
     {
-        DeactivateOnIdle();
-        return Task.FromResult(SiloName);
+        ArgumentNullException.ThrowIfNull(target);
+        var from = SiloName;
+        if (!target.Equals(silo.SiloAddress))
+        {
+            // The migration takes its destination from this call's request context: the placement director follows the hint.
+            RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
+            MigrateOnIdle();
+            logger.LogInformation("Stage {Stage} moves from {From} to {To}", Key, from, target);
+        }
+
+        return Task.FromResult(from);
     }
 
     public Task<string> GetSiloAsync() => Task.FromResult(SiloName);

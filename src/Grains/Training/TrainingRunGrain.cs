@@ -355,9 +355,10 @@ public sealed class TrainingRunGrain(
             }
 
             var spec = state.State.Spec!;
-            var from = await Task.WhenAll(Stages(spec).Select(s => s.Grain.ReleaseAsync()));
-            logger.LogInformation("Run {Run}: silo(s) {Silos} joined; {Count} stages released from {From} silo(s) at step {Step}",
-                RunId, string.Join(", ", joined), from.Length, from.Distinct().Count(), step);
+            var active = ActiveSilos();
+            var from = await Task.WhenAll(Stages(spec).Select(s => s.Grain.MoveToAsync(Expected(active, spec, s))));
+            logger.LogInformation("Run {Run}: silo(s) {Silos} joined; {Count} stages spread from {From} silo(s) over {To} at step {Step}",
+                RunId, string.Join(", ", joined), from.Length, from.Distinct().Count(), active.Length, step);
         }
 
         var joinedText = joined.Count == 1 ? $"silo {joined[0]} joined" : $"silos {string.Join(", ", joined)} joined";
@@ -377,11 +378,10 @@ public sealed class TrainingRunGrain(
     }
 
     /// <summary>
-    /// After the stages were released and initialised again, a safety net behind the placement hint: a stage found on
-    /// another silo than <see cref="StagePlacementDirector.Choose"/> gives over the active silos this silo sees (before the
-    /// hint, a silo that had not taken in the joined one yet placed stages as if it were not there, every time) is
-    /// released and initialised again, for up to <see cref="PlacementSettleTime"/> (on a loaded machine a silo's view
-    /// took longer than three quick attempts), so the new silo gets its share; the stages stay where they are after that.
+    /// After the stages were moved and initialised again, a safety net: a stage found on another silo than
+    /// <see cref="StagePlacementDirector.Choose"/> gives over the active silos this silo sees is moved there again and
+    /// initialised, for up to <see cref="PlacementSettleTime"/>, so the new silo gets its share; the stages stay where
+    /// they are after that.
     /// </summary>
     private async Task PlaceAsExpectedAsync(long step, CancellationToken stopping)
     {
@@ -393,7 +393,7 @@ public sealed class TrainingRunGrain(
             var stages = Stages(spec).ToArray();
             var actual = await Task.WhenAll(stages.Select(s => s.Grain.GetSiloAsync()));
             var misplaced = stages.Zip(actual)
-                .Where(p => StagePlacementDirector.Choose(active, RunLayout.StageKey(RunId, p.First.Replica, p.First.Stage, spec.Stages)).ToString() != p.Second)
+                .Where(p => Expected(active, spec, p.First).ToString() != p.Second)
                 .Select(p => p.First)
                 .ToArray();
             if (misplaced.Length == 0)
@@ -407,9 +407,9 @@ public sealed class TrainingRunGrain(
                 return;
             }
 
-            logger.LogInformation("Run {Run}: {Count} stage(s) were placed before their silo saw the joined one; moving them again (attempt {Attempt})", RunId, misplaced.Length, attempt);
+            logger.LogInformation("Run {Run}: {Count} stage(s) are not where placement expects them; moving them again (attempt {Attempt})", RunId, misplaced.Length, attempt);
             await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500 * attempt, 2000)), stopping);
-            await Task.WhenAll(misplaced.Select(s => s.Grain.ReleaseAsync()));
+            await Task.WhenAll(misplaced.Select(s => s.Grain.MoveToAsync(Expected(active, spec, s))));
             await InitializeAllAsync(spec, step);
         }
     }
@@ -725,7 +725,7 @@ public sealed class TrainingRunGrain(
             // Where this stage belongs among the silos this silo sees: placement takes the hint wherever it decides.
             if (active.Length > 0)
             {
-                RequestContext.Set(IPlacementDirector.PlacementHintKey, StagePlacementDirector.Choose(active, RunLayout.StageKey(RunId, s.Replica, s.Stage, spec.Stages)));
+                RequestContext.Set(IPlacementDirector.PlacementHintKey, Expected(active, spec, s));
             }
 
             try
@@ -738,6 +738,10 @@ public sealed class TrainingRunGrain(
             }
         }));
     }
+
+    /// <summary>The silo <see cref="StagePlacementDirector.Choose"/> gives a stage among <paramref name="active"/>.</summary>
+    private SiloAddress Expected(SiloAddress[] active, TrainingRunSpec spec, (int Replica, int Stage, IPipelineStageGrain Grain) stage) =>
+        StagePlacementDirector.Choose(active, RunLayout.StageKey(RunId, stage.Replica, stage.Stage, spec.Stages));
 
     private SiloAddress[] ActiveSilos() =>
         [.. membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Active).Select(m => m.SiloAddress)];
