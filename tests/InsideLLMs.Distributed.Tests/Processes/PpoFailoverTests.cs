@@ -12,7 +12,8 @@ namespace InsideLLMs.Distributed.Tests.Processes;
 /// PPO survives <c>kill -9</c> like pre-training does: Redis and three silo processes, a PPO run whose four models are
 /// grains spread over the silos, the silo holding the policy killed mid-way between two checkpoints. The run goes back
 /// to its last checkpoint, every model is initialised again from grain storage on the survivors, and the run ends with
-/// the metrics and the policy weights, bit for bit, of a run that was never interrupted.
+/// the metrics and the policy weights, bit for bit, of a run that was never interrupted. A SIGTERM (a scale-in) of that
+/// silo instead loses no completed iteration: the leaving silo has the run checkpoint the iteration in flight first.
 /// </summary>
 [Collection(AloneCollection.Name)]
 public sealed class PpoFailoverTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
@@ -32,8 +33,10 @@ public sealed class PpoFailoverTests(RedisServerFixture redis, ITestOutputHelper
         "policy-source", "reward-source", Iterations: 24, Rollouts: 4, Epochs: 2, MiniBatches: 2, PolicyLearningRate: 1e-3, ValueLearningRate: 1e-3,
         KlCoefficient: 0.05, MaxCompletionTokens: 8, Seed: 9, CheckpointInterval: CheckpointInterval);
 
-    [Fact]
-    public async Task KillNineOfTheSiloHoldingThePolicy_ThePpoRunResumesFromItsCheckpoint_AndEndsAsAnUninterruptedRun()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task KillOrTermOfTheSiloHoldingThePolicy_ThePpoRunResumesFromItsCheckpoint_AndEndsAsAnUninterruptedRun(bool terminate)
     {
         var clusterId = $"ppo-failover-{Guid.NewGuid():N}";
         var logs = Directory.CreateTempSubdirectory("insidellms-ppo-failover-").FullName;
@@ -57,9 +60,19 @@ public sealed class PpoFailoverTests(RedisServerFixture redis, ITestOutputHelper
             // Mid-way between two checkpoints after the first, so the rollback has iterations to redo.
             var status = await PollAsync(run, s => s.LastCheckpointIteration >= CheckpointInterval && s.Iteration % CheckpointInterval >= 2, diagnostics);
             var killedAt = DateTimeOffset.UtcNow;
-            victim.Kill();
+            if (terminate)
+            {
+                var exited = await victim.TerminateAsync(TimeSpan.FromSeconds(60));
+                output.WriteLine($"{killedAt:HH:mm:ss.fff} SIGTERM of silo {victim.Instance} (port {victim.SiloPort}, the policy's) at iteration {status.Iteration}, last checkpoint {status.LastCheckpointIteration}; it exited after {exited.TotalSeconds:F2} s");
+                Assert.Contains("Leaving: PPO run ppo-interrupted checkpointed at iteration", victim.Tail(400), StringComparison.Ordinal);
+            }
+            else
+            {
+                victim.Kill();
+                output.WriteLine($"{killedAt:HH:mm:ss.fff} kill -9 of silo {victim.Instance} (port {victim.SiloPort}, the policy's) at iteration {status.Iteration}, last checkpoint {status.LastCheckpointIteration}");
+            }
+
             silos.Remove(victim);
-            output.WriteLine($"{killedAt:HH:mm:ss.fff} kill -9 of silo {victim.Instance} (port {victim.SiloPort}, the policy's) at iteration {status.Iteration}, last checkpoint {status.LastCheckpointIteration}");
 
             var final = await PollAsync(run, s => s.Phase is not (RunPhase.Starting or RunPhase.Running or RunPhase.Recovering), diagnostics);
             Assert.True(final.Phase == RunPhase.Completed, $"the PPO run ended {final.Phase}: {final.Error}\n{diagnostics()}");
@@ -70,6 +83,11 @@ public sealed class PpoFailoverTests(RedisServerFixture redis, ITestOutputHelper
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"recovery: failed at iteration {recovery.FailedAtStep}, resumed from {recovery.ResumedFromStep}, {recovery.SecondsToResume:F2} s after detection ({recovery.Cause})"));
                 Assert.InRange(recovery.FailedAtStep - recovery.ResumedFromStep, 0, CheckpointInterval);
+                if (terminate)
+                {
+                    // The leave checkpoint is at the end of the iteration in flight at the signal: nothing completed is redone.
+                    Assert.True(recovery.ResumedFromStep >= status.Iteration, $"after SIGTERM at iteration {status.Iteration} the run resumed from {recovery.ResumedFromStep}");
+                }
             }
 
             Assert.DoesNotContain(final.Models, m => Port(m.Silo) == victim.SiloPort);
