@@ -62,8 +62,10 @@ public sealed class PpoRunGrain(
         try
         {
             // Everything that can refuse the spec runs before the run's state is written: a refused start leaves the run as
-            // it was (a model grain may have kept its source weights, which the next fresh start replaces). PPO runs are
-            // registered for the supervisor only: the cluster's memory admission does not count them yet.
+            // it was (a model grain may have kept its source weights, which the next fresh start replaces). The memory the
+            // run would take is checked first, before any model or stage grain is touched. PPO runs are registered for the
+            // supervisor only: they do not count against Training:MaxActiveRuns, nor against the memory active runs hold.
+            await AdmitMemoryAsync(spec, options);
             var reward = await GrainFactory.GetGrain<IRewardModelGrain>(spec.RewardRun).GetInfoAsync();
             var placements = await InitializeModelsAsync(spec, fresh: true);
             var policySource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.PolicyRun).GetStatusAsync()).Spec!;
@@ -438,6 +440,27 @@ public sealed class PpoRunGrain(
         new PpoEngine(GrainFactory, RunId, PpoRole.Value, state.State.ValueEngine ?? throw new InvalidOperationException($"PPO run '{RunId}' has no value stages (it never started).")));
 
     private IPpoModelGrain Model(PpoRole role) => GrainFactory.GetGrain<IPpoModelGrain>(PpoNames.ModelKey(RunId, role));
+
+    /// <summary>
+    /// Refuses a spec whose update stages or models would not fit the silos' memory budget (<see cref="PpoAdmission"/>).
+    /// A source run without a spec is left to the model grains, which name it.
+    /// </summary>
+    /// <exception cref="ArgumentException">It does not fit; the message gives the estimate and the budget.</exception>
+    private async Task AdmitMemoryAsync(PpoRunSpec spec, PpoOptions options)
+    {
+        var policySource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.PolicyRun).GetStatusAsync()).Spec;
+        var rewardSource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.RewardRun).GetStatusAsync()).Spec;
+        if (policySource is null || rewardSource is null)
+        {
+            return;
+        }
+
+        var estimate = PpoAdmission.Estimate(
+            PpoSpecs.EngineSpec(spec, PpoRole.Policy, policySource), datasets.Get(policySource).Vocabulary.Count,
+            PpoSpecs.EngineSpec(spec, PpoRole.Value, rewardSource), datasets.Get(rewardSource).Vocabulary.Count, options.Rollouts);
+        var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
+        PpoAdmission.Admit(estimate, admission.MemoryBudgetBytes, Math.Max(1, silos));
+    }
 
     private ITrainingRegistryGrain Registry() => GrainFactory.GetGrain<ITrainingRegistryGrain>(PpoNames.RegistryKey);
 

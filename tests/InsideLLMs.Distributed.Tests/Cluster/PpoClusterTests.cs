@@ -157,6 +157,9 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
         Assert.Contains("A minibatch of 2 rollouts (rollouts 4 / miniBatches 2) cannot be cut into replicas 3 x microBatches 1", uneven.Message, StringComparison.Ordinal);
         var deep = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Spec with { Stages = 3 }));
         Assert.Contains("PPO's stages 3 exceed the model's 2 layers", deep.Message, StringComparison.Ordinal);
+        var huge = await Assert.ThrowsAsync<ArgumentException>(() => run.StartAsync(Spec with { Rollouts = 1_000_000, MiniBatches = 1 }));
+        Assert.Contains("for stage 0 of the policy's updates alone", huge.Message, StringComparison.Ordinal);
+        Assert.Contains("Compute:MemoryBudget", huge.Message, StringComparison.Ordinal);
 
         var training = fixture.Grains.GetGrain<ITrainingRunGrain>("ppo-source-still-training");
         await training.StartAsync(Base with { Steps = 100_000, CheckpointInterval = 0 });
