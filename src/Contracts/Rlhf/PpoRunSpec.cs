@@ -111,6 +111,16 @@ public static class PpoNames
     public static IReadOnlyList<PpoRole> Roles { get; } = [PpoRole.Policy, PpoRole.Value, PpoRole.Reference, PpoRole.Reward];
 
     /// <summary>
+    /// The place a PPO run holds among the training runs (in the registry <see cref="TrainingStorage.RegistryKey"/>),
+    /// "ppo:{run}", so that <c>Training:MaxActiveRuns</c> and the memory budget count it as they count training runs. A
+    /// run id has no ':', so no training run has such a name.
+    /// </summary>
+    public static string AdmissionPlace(string run) => $"ppo:{run}";
+
+    /// <summary>Whether a registry entry is a PPO run's place (<see cref="AdmissionPlace"/>) rather than a training run.</summary>
+    public static bool IsAdmissionPlace(string entry) => entry.StartsWith("ppo:", StringComparison.Ordinal);
+
+    /// <summary>
     /// A model grain's key, "ppo/{run}/0/{role}-of-4": the stage placement numbers the four models 0 to 3 and puts them
     /// on different silos when there are enough.
     /// </summary>

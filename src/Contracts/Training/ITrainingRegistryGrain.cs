@@ -15,6 +15,7 @@ public interface ITrainingRegistryGrain : IGrainWithStringKey
 
     Task RemoveAsync(string runId);
 
+    /// <summary>The active runs this registry's supervisor wakes: the places PPO runs hold here are left out (their own registry lists them).</summary>
     Task<IReadOnlyList<string>> GetActiveRunsAsync();
 }
 

@@ -59,13 +59,14 @@ public sealed class PpoRunGrain(
 
         var options = PpoSpecs.Options(spec);
         _starting = true;
+        var placed = false;
         try
         {
             // Everything that can refuse the spec runs before the run's state is written: a refused start leaves the run as
             // it was (a model grain may have kept its source weights, which the next fresh start replaces). The memory the
-            // run would take is checked first, before any model or stage grain is touched. PPO runs are registered for the
-            // supervisor only: they do not count against Training:MaxActiveRuns, nor against the memory active runs hold.
-            await AdmitMemoryAsync(spec, options);
+            // run would take and its place among the cluster's active runs come first, before any model or stage grain is
+            // touched; the catch below gives the place back.
+            placed = await AdmitAsync(spec, options);
             var reward = await GrainFactory.GetGrain<IRewardModelGrain>(spec.RewardRun).GetInfoAsync();
             var placements = await InitializeModelsAsync(spec, fresh: true);
             var policySource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.PolicyRun).GetStatusAsync()).Spec!;
@@ -97,6 +98,11 @@ public sealed class PpoRunGrain(
         catch
         {
             _engines = null; // the refused spec's stages; the run's state still describes the previous start
+            if (placed)
+            {
+                await Places().RemoveAsync(PpoNames.AdmissionPlace(RunId));
+            }
+
             throw;
         }
         finally
@@ -129,7 +135,7 @@ public sealed class PpoRunGrain(
             await state.WriteStateAsync();
         }
 
-        await Registry().RemoveAsync(RunId);
+        await LeaveRegistriesAsync();
         return Status();
     }
 
@@ -315,7 +321,7 @@ public sealed class PpoRunGrain(
 
             state.State.Phase = RunPhase.Completed;
             await state.WriteStateAsync();
-            await Registry().RemoveAsync(RunId);
+            await LeaveRegistriesAsync();
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -336,7 +342,7 @@ public sealed class PpoRunGrain(
             state.State.Phase = RunPhase.Failed;
             state.State.Error = e.Message;
             await state.WriteStateAsync();
-            await Registry().RemoveAsync(RunId);
+            await LeaveRegistriesAsync();
         }
         finally
         {
@@ -442,25 +448,50 @@ public sealed class PpoRunGrain(
     private IPpoModelGrain Model(PpoRole role) => GrainFactory.GetGrain<IPpoModelGrain>(PpoNames.ModelKey(RunId, role));
 
     /// <summary>
-    /// Refuses a spec whose update stages or models would not fit the silos' memory budget (<see cref="PpoAdmission"/>).
-    /// A source run without a spec is left to the model grains, which name it.
+    /// Admission, as a training run's: refuses a spec whose update stages or models would not fit the silos' memory budget
+    /// (<see cref="PpoAdmission"/>), then takes the run's place among the cluster's active runs (<see cref="PpoNames.AdmissionPlace"/>
+    /// in the training runs' registry, with its estimate), unless <c>Training:MaxActiveRuns</c> runs are active or they
+    /// hold too much of the budget. Returns false, taking no place, when a source run has no spec: the model grains name it.
     /// </summary>
     /// <exception cref="ArgumentException">It does not fit; the message gives the estimate and the budget.</exception>
-    private async Task AdmitMemoryAsync(PpoRunSpec spec, PpoOptions options)
+    /// <exception cref="InvalidOperationException">The cluster has as many active runs as it allows, or they hold too much of its memory.</exception>
+    private async Task<bool> AdmitAsync(PpoRunSpec spec, PpoOptions options)
     {
         var policySource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.PolicyRun).GetStatusAsync()).Spec;
         var rewardSource = (await GrainFactory.GetGrain<ITrainingRunGrain>(spec.RewardRun).GetStatusAsync()).Spec;
         if (policySource is null || rewardSource is null)
         {
-            return;
+            return false;
         }
 
         var estimate = PpoAdmission.Estimate(
             PpoSpecs.EngineSpec(spec, PpoRole.Policy, policySource), datasets.Get(policySource).Vocabulary.Count,
             PpoSpecs.EngineSpec(spec, PpoRole.Value, rewardSource), datasets.Get(rewardSource).Vocabulary.Count, options.Rollouts);
-        var silos = (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count;
-        PpoAdmission.Admit(estimate, admission.MemoryBudgetBytes, Math.Max(1, silos));
+        var silos = Math.Max(1, (await GrainFactory.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true)).Count);
+        PpoAdmission.Admit(estimate, admission.MemoryBudgetBytes, silos);
+        var cluster = StageMemory.Bytes((double)admission.MemoryBudgetBytes * silos);
+        var place = await Places().TryAddAsync(PpoNames.AdmissionPlace(RunId), admission.MaxActiveRuns, estimate.TotalBytes, cluster);
+        if (place.Admitted)
+        {
+            return true;
+        }
+
+        var active = string.Join(", ", place.ActiveRuns.Select(r => $"'{r}'"));
+        throw new InvalidOperationException(place.ActiveRuns.Count >= admission.MaxActiveRuns
+            ? $"The cluster already has {place.ActiveRuns.Count} active run(s) ({active}), its limit (Training:MaxActiveRuns): stop one, or wait for one to end, before starting PPO run '{RunId}'."
+            : $"The active run(s) {active} already hold about {StageMemory.Format(place.ActiveBytes)} of the cluster's {StageMemory.Format(cluster)} memory budget " +
+              $"({silos} silo(s) x {StageMemory.Format(admission.MemoryBudgetBytes)}, Compute:MemoryBudget), and PPO run '{RunId}' would need about {StageMemory.Format(estimate.TotalBytes)} more: " +
+              "stop a run, wait for one to end, or add silos.");
     }
+
+    /// <summary>An ended or stopped run leaves the supervisor's registry and gives back its place among the active runs.</summary>
+    private async Task LeaveRegistriesAsync()
+    {
+        await Registry().RemoveAsync(RunId);
+        await Places().RemoveAsync(PpoNames.AdmissionPlace(RunId));
+    }
+
+    private ITrainingRegistryGrain Places() => GrainFactory.GetGrain<ITrainingRegistryGrain>(TrainingStorage.RegistryKey);
 
     private ITrainingRegistryGrain Registry() => GrainFactory.GetGrain<ITrainingRegistryGrain>(PpoNames.RegistryKey);
 

@@ -1,3 +1,4 @@
+using InsideLLMs.Distributed.Contracts.Rlhf;
 using InsideLLMs.Distributed.Contracts.Training;
 
 namespace InsideLLMs.Distributed.Grains.Training;
@@ -35,5 +36,5 @@ public sealed class TrainingRegistryGrain(
     }
 
     public Task<IReadOnlyList<string>> GetActiveRunsAsync() =>
-        Task.FromResult<IReadOnlyList<string>>([.. state.State.ActiveRuns.Order(StringComparer.Ordinal)]);
+        Task.FromResult<IReadOnlyList<string>>([.. state.State.ActiveRuns.Where(r => !PpoNames.IsAdmissionPlace(r)).Order(StringComparer.Ordinal)]);
 }

@@ -179,6 +179,44 @@ public sealed class PpoClusterTests(ClusterFixture fixture, ITestOutputHelper ou
         Assert.DoesNotContain("ppo-refused", await fixture.Grains.GetGrain<ITrainingRegistryGrain>(PpoNames.RegistryKey).GetActiveRunsAsync());
     }
 
+    /// <summary>
+    /// A PPO run holds a place among the cluster's active runs, as a training run does: refused while
+    /// Training:MaxActiveRuns (2 here) training runs are active, admitted once one stops, and then counted against
+    /// training runs; the place is given back when it stops.
+    /// </summary>
+    [Fact]
+    public async Task APpoRun_CountsAgainstTheClustersActiveRuns_LikeATrainingRun()
+    {
+        await SourcesAsync();
+        var (a, b, c) = (Training("ppo-admission-a"), Training("ppo-admission-b"), Training("ppo-admission-c"));
+        var run = fixture.Grains.GetGrain<IPpoRunGrain>("ppo-admission");
+        var endless = Base with { Steps = 100_000, CheckpointInterval = 0 };
+        try
+        {
+            await a.StartAsync(endless);
+            await b.StartAsync(endless);
+            var full = await Assert.ThrowsAsync<InvalidOperationException>(() => run.StartAsync(Spec with { Iterations = 1000 }));
+            Assert.Equal(
+                "The cluster already has 2 active run(s) ('ppo-admission-a', 'ppo-admission-b'), its limit (Training:MaxActiveRuns): stop one, or wait for one to end, before starting PPO run 'ppo-admission'.",
+                full.Message);
+            Assert.Equal(RunPhase.NotStarted, (await run.GetStatusAsync()).Phase);
+
+            await b.StopAsync();
+            Assert.Equal(RunPhase.Running, (await run.StartAsync(Spec with { Iterations = 1000 })).Phase);
+            var taken = await Assert.ThrowsAsync<InvalidOperationException>(() => c.StartAsync(endless));
+            Assert.StartsWith("The cluster already has 2 active run(s) ('ppo-admission-a', 'ppo:ppo-admission')", taken.Message, StringComparison.Ordinal);
+
+            await run.StopAsync();
+            Assert.Equal(RunPhase.Starting, (await c.StartAsync(endless)).Phase);
+        }
+        finally
+        {
+            await Task.WhenAll(run.StopAsync(), a.StopAsync(), b.StopAsync(), c.StopAsync());
+        }
+    }
+
+    private ITrainingRunGrain Training(string id) => fixture.Grains.GetGrain<ITrainingRunGrain>(id);
+
     /// <summary>The source runs, trained once for every test here: a tiny language model and a reward model on built-in rankings.</summary>
     private async Task SourcesAsync()
     {
