@@ -47,7 +47,7 @@ public static class PpoAdmission
         return new PpoMemoryEstimate(
             Updates(policyEngine, policyModel),
             Updates(valueEngine, valueModel),
-            [("policy", policyGrain), ("reference", policyGrain), ("value", valueGrain), ("reward", valueGrain), ("rollout version", rollout)]);
+            [("policy model", policyGrain), ("reference model", policyGrain), ("value model", valueGrain), ("reward model", valueGrain), ("rollout version", rollout)]);
     }
 
     /// <summary>
@@ -79,7 +79,7 @@ public static class PpoAdmission
         if (bytes > budgetPerSilo)
         {
             throw new ArgumentException(
-                $"The PPO run would need about {StageMemory.Format(bytes)} for its {name} model alone (a whole model and a forward over the rollouts), " +
+                $"The PPO run would need about {StageMemory.Format(bytes)} for its {name} alone (a whole model and a forward over the rollouts), " +
                 $"but a silo's memory budget (Compute:MemoryBudget) is {StageMemory.Format(budgetPerSilo)}: {Advice}.");
         }
 

@@ -28,7 +28,7 @@ public sealed class PpoAdmissionTests
         // each row's keys and values in both layers, 3·2·2·8·4·4 = 1,536.
         const long model = 24_000_000 + 3_808 + 1_920 + 9_216;
         const long rollout = 24_000_000 + 1_904 + 1_536;
-        Assert.Equal([("policy", model), ("reference", model), ("value", model), ("reward", model), ("rollout version", rollout)], estimate.Models);
+        Assert.Equal([("policy model", model), ("reference model", model), ("value model", model), ("reward model", model), ("rollout version", rollout)], estimate.Models);
         // The update stages as any run's: 1 stage, 1 replica, the minibatch's 3 rows in one micro-batch.
         Assert.Equal(StageMemory.Estimate(TrainingRunSpecs.Model(Source, Vocabulary), 1, 3, 1, PipelineScheduleKind.OneFOneB), estimate.Policy.Stages);
         Assert.Equal(1, estimate.Policy.Replicas);
